@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Validate a CUB-200-2011 folder (official layout or wsolevaluation metadata).
+
+    python tools/check_dataset.py DIR [--image-root IMAGES] [--no-decode] [--val-per-class N]
+
+Prints a summary (images, classes, split sizes, boxes per image, masks found), or every
+problem found, each naming its file and line. Exit status 1 when there are problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wsol.data.check import check_dataset  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="CUB_200_2011 folder, its parent, or a wsolevaluation metadata folder")
+    ap.add_argument("--image-root", help="image folder for wsolevaluation metadata (default: found beside it)")
+    ap.add_argument("--no-decode", action="store_true", help="skip decoding every image and mask (faster)")
+    ap.add_argument("--val-per-class", type=int, default=0,
+                    help="official layout: also show the val split carved from train")
+    args = ap.parse_args(argv)
+    report = check_dataset(args.dir, decode=not args.no_decode, image_root=args.image_root,
+                           val_per_class=args.val_per_class)
+    for line in report.summary_lines():
+        print(line)
+    if report.problems:
+        print(f"\n{len(report.problems)} problem(s):")
+        for p in report.problems:
+            print(f"  {p}")
+        return 1
+    print("\nOK: no problems found")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Validate a CUB folder (either layout) and summarise it; collects every problem."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .cub import SPLITS, CubSplit, _parse_official, _parse_wsoleval, detect_layout, official_split
+from .images import ImageLoadError, load_mask, load_rgb
+
+__all__ = ["DatasetReport", "check_dataset"]
+
+
+@dataclass
+class DatasetReport:
+    layout: str
+    root: Path
+    splits: dict[str, int] = field(default_factory=dict)
+    num_images: int = 0
+    num_classes: int = 0
+    boxes_per_image: tuple[int, float, int] = (0, 0.0, 0)  # min, mean, max
+    masks_found: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary_lines(self) -> list[str]:
+        lo, mean, hi = self.boxes_per_image
+        return [
+            f"layout:          {self.layout} ({self.root})",
+            f"images:          {self.num_images}",
+            f"classes:         {self.num_classes}",
+            "splits:          " + ", ".join(f"{k} {v}" for k, v in self.splits.items()),
+            f"boxes per image: min {lo}, mean {mean:.2f}, max {hi}",
+            f"masks found:     {self.masks_found} of {self.num_images}",
+        ]
+
+
+def _check_files(split: CubSplit, decode: bool, problems: list[str], progress: bool) -> int:
+    """Decode every image and mask of a split; returns the number of masks found."""
+    found = 0
+    for s in tqdm(split.samples, desc=f"checking {split.name}", disable=not progress or not decode, leave=False):
+        if decode:
+            try:
+                img = load_rgb(split.image_root / s.image_id)
+                if img.shape[1::-1] != tuple(s.size):
+                    problems.append(f"{split.image_root / s.image_id}: decoded size {img.shape[1]}x{img.shape[0]}"
+                                    f" differs from {s.size[0]}x{s.size[1]}")
+            except ImageLoadError as err:
+                problems.append(str(err))
+        for mp in s.mask_paths:
+            if not decode:
+                found += Path(mp).is_file()
+                continue
+            try:
+                m = load_mask(mp)
+                found += 1
+                if m.shape[::-1] != tuple(s.size):
+                    problems.append(f"{mp}: mask is {m.shape[1]}x{m.shape[0]}, image is {s.size[0]}x{s.size[1]}")
+            except ImageLoadError as err:
+                problems.append(str(err))
+    return found
+
+
+def check_dataset(
+    path: str | os.PathLike,
+    decode: bool = True,
+    image_root: str | os.PathLike | None = None,
+    val_per_class: int = 0,
+    progress: bool = True,
+) -> DatasetReport:
+    """Check a CUB folder: every text file, every id, every box and (with ``decode``) every image.
+
+    Never raises on dataset problems: they are collected in ``report.problems``.
+    """
+    try:
+        layout, root = detect_layout(path)
+    except (FileNotFoundError, ValueError) as err:
+        return DatasetReport("unknown", Path(path), problems=[str(err)])
+    report = DatasetReport(layout, root)
+    splits: list[CubSplit] = []
+    if layout == "official":
+        data, problems = _parse_official(root, skip_bad_images=True)
+        report.problems = problems + [msg for _, msg in data.bad_images]
+        if not problems:
+            names = ("train", "val", "test") if val_per_class > 0 else ("train", "test")
+            splits = [official_split(data, s, val_per_class) for s in names]
+            missing = [s.image_id for sp in splits for s in sp.samples if not s.mask_paths]
+            if data.seg_root is not None and missing:
+                report.problems += [f"{data.seg_root}: no mask for {m}" for m in missing]
+    else:
+        for name in SPLITS:
+            if (root / name).is_dir():
+                split, probs = _parse_wsoleval(root / name, name, image_root, None, decode)
+                report.problems += probs
+                if split is not None:
+                    splits.append(split)
+    for split in splits:
+        report.masks_found += _check_files(split, decode, report.problems, progress)
+    report.splits = {s.name: len(s) for s in splits}
+    report.num_images = len({x.image_id for s in splits for x in s.samples})
+    report.num_classes = max((s.num_classes for s in splits), default=0)
+    counts = [len(x.boxes) for s in splits for x in s.samples]
+    if counts:
+        report.boxes_per_image = (min(counts), float(np.mean(counts)), max(counts))
+    return report
