@@ -1,0 +1,66 @@
+"""Model registry in timm style: `@register_model` builders and `build_model`.
+
+A builder is `fn(num_classes, adl=False, **kwargs) -> WSOLModel`. Any timm model with
+a GAP + single-Linear head is reachable as `timm:<name>`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from .base import WSOLModel
+
+_MODELS: dict[str, Callable[..., WSOLModel]] = {}
+TIMM_PREFIX = "timm:"
+
+
+def register_model(fn: Callable[..., WSOLModel]) -> Callable[..., WSOLModel]:
+    """Decorator: register a builder under its function name."""
+    if fn.__name__ in _MODELS:
+        raise ValueError(f"model {fn.__name__!r} is already registered")
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Registered architecture names, sorted (timm models are used as `timm:<name>`)."""
+    return sorted(_MODELS)
+
+
+def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLike = False,
+                adl: bool = False, **kwargs: Any) -> WSOLModel:
+    """Build a WSOL model.
+
+    Args:
+        arch: a name from `list_models()` or `timm:<timm model name>`.
+        num_classes: number of classes C.
+        pretrained: False (random init), True (ImageNet weights from the local cache
+            only, never downloaded) or the path of a .pth / .safetensors file.
+        adl: insert ADL layers (vgg_gap* and resnet* only).
+        **kwargs: architecture options, e.g. `width`, `large_feature_map`, `mean`, `std`,
+            `adl_drop_rate`, `adl_gamma`, `adl_positions`; timm models pass the rest to
+            `timm.create_model`.
+
+    Returns:
+        The model, with `arch`, `num_classes` and `build_args` set.
+    """
+    from .pretrained import load_pretrained
+
+    for key in ("mean", "std"):
+        if key in kwargs:
+            kwargs[key] = tuple(float(v) for v in kwargs[key])
+    if arch.startswith(TIMM_PREFIX):
+        from .timm_models import build_timm
+        model = build_timm(arch[len(TIMM_PREFIX):], num_classes, pretrained, adl, **kwargs)
+    elif arch in _MODELS:
+        model = _MODELS[arch](num_classes, adl=adl, **kwargs)
+    else:
+        raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(list_models())}, "
+                         f"or '{TIMM_PREFIX}<name>' for a timm model with a GAP + Linear head")
+    model.arch = arch
+    model.build_args = dict(arch=arch, num_classes=num_classes, adl=adl, **kwargs)
+    if pretrained and not arch.startswith(TIMM_PREFIX):
+        load_pretrained(model, pretrained)
+    return model
