@@ -293,3 +293,30 @@ def test_all_skipped_batch_is_empty(tiny_cub):
         (split.image_root / s.image_id).write_bytes(b"")
     b = collate_samples([CubDataset(split)[i] for i in range(len(split))])
     assert b["image"].numel() == 0 and len(b["skipped"]) == 2
+
+
+# --------------------------------------------------------------------------- on the synthetic CUB-format set
+
+
+def test_reader_on_synthetic_cub(tmp_path):
+    from wsol.data.check import check_dataset
+    from wsol.data.synthetic import make_synthetic_cub
+
+    root = make_synthetic_cub(tmp_path / "syn", num_classes=3, images_per_class=6, size=72, seed=1,
+                              size_jitter=0.25, progress=False)
+    report = check_dataset(root, progress=False)
+    assert report.ok, report.problems
+    assert report.num_images == 18 and report.num_classes == 3 and report.masks_found == 18
+    data = read_official(root)
+    assert len({data.sizes[i] for i in data.ids}) > 1  # non-square, varied sizes
+    convert_official_to_wsoleval(root, root / "metadata", val_per_class=1)
+    for split in ("train", "val", "test"):
+        ds = CubDataset(load_split(root / "metadata", split), build_transform("paper", image_size=64))
+        assert ds.split.has_masks and ds.class_names[0].startswith("001.")
+        for i in range(len(ds)):
+            item = ds[i]
+            ys, xs = torch.nonzero(item["mask"], as_tuple=True)
+            x0, y0, x1, y1 = item["boxes"][0].tolist()
+            # synthetic boxes are the tight box of mask >= 128, one pixel wider by the box rule
+            assert abs(xs.min().item() - x0) <= 2 and abs(ys.min().item() - y0) <= 2
+            assert abs(xs.max().item() - x1) <= 2.5 and abs(ys.max().item() - y1) <= 2.5

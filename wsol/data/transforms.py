@@ -72,7 +72,7 @@ def crop_boxes_art2020(boxes: np.ndarray, orig_size: tuple[int, int], resize: in
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1).float().div_(255.0)
 
 
 class SampleTransform:
