@@ -320,3 +320,19 @@ def test_reader_on_synthetic_cub(tmp_path):
             # synthetic boxes are the tight box of mask >= 128, one pixel wider by the box rule
             assert abs(xs.min().item() - x0) <= 2 and abs(ys.min().item() - y0) <= 2
             assert abs(xs.max().item() - x1) <= 2.5 and abs(ys.max().item() - y1) <= 2.5
+
+
+def test_seeded_loader_repeats_augmentations(tiny_cub):
+    from wsol.data import seed_worker
+
+    ds = CubDataset(official_split(read_official(tiny_cub), "train"), build_transform("train", image_size=24))
+
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, shuffle=True, num_workers=2, generator=g,
+                                             worker_init_fn=seed_worker, collate_fn=collate_samples)
+        return [(b["image_id"], b["image"], b["boxes"]) for b in loader]
+
+    a, b, c = run(0), run(0), run(1)
+    assert all(x[0] == y[0] and torch.equal(x[1], y[1]) for x, y in zip(a, b))
+    assert any(not torch.equal(x[1], y[1]) for x, y in zip(a, c))

@@ -14,6 +14,7 @@ from .cub import (
     official_split,
     read_official,
     read_wsoleval,
+    seed_worker,
 )
 from .images import ImageLoadError, image_size, load_mask, load_rgb
 from .transforms import SampleTransform, build_transform
@@ -31,6 +32,7 @@ __all__ = [
     "official_split",
     "read_official",
     "read_wsoleval",
+    "seed_worker",
     "ImageLoadError",
     "image_size",
     "load_mask",

@@ -54,6 +54,7 @@ __all__ = [
     "convert_official_to_wsoleval",
     "CubDataset",
     "collate_samples",
+    "seed_worker",
     "OFFICIAL_FILES",
     "WSOLEVAL_FILES",
     "MASK_THRESHOLD",
@@ -693,6 +694,17 @@ class CubDataset(Dataset):
         if out.get("mask") is not None:
             item["mask"] = out["mask"]
         return item
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy and the dataset's albumentations pipeline from
+    the worker's torch seed, so augmentations repeat for a seeded DataLoader generator."""
+    info = torch.utils.data.get_worker_info()
+    seed = info.seed % 2**32
+    np.random.seed(seed)
+    transform = getattr(info.dataset, "transform", None)
+    if hasattr(transform, "set_seed"):
+        transform.set_seed(seed)
 
 
 def collate_samples(items: list[dict]) -> dict:
