@@ -1,0 +1,90 @@
+"""Figures: heatmap overlays with boxes, overlay grids, and BoxAcc-vs-threshold curves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["to_uint8_image", "overlay_heatmap", "draw_boxes", "save_overlay_grid", "plot_boxacc_curves"]
+
+PRED_COLOUR = (255, 64, 64)  # RGB
+GT_COLOUR = (64, 255, 64)
+
+
+def to_uint8_image(image) -> np.ndarray:
+    """(3,H,W) or (H,W,3) float in [0,1] / uint8 (numpy or torch) -> uint8 (H,W,3) RGB."""
+    arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if arr.ndim == 3 and arr.shape[0] == 3 and arr.shape[-1] != 3:
+        arr = arr.transpose(1, 2, 0)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def overlay_heatmap(image, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a heatmap (h,w) in [0,1] (resized to the image) over an image -> uint8 (H,W,3)."""
+    img = to_uint8_image(image)
+    hm = np.nan_to_num(np.asarray(heatmap, dtype=np.float32))
+    if hm.shape != img.shape[:2]:
+        hm = cv2.resize(hm, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_CUBIC)
+    colour = cv2.applyColorMap(np.clip(hm * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+    colour = cv2.cvtColor(colour, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(img, 1 - alpha, colour, alpha, 0)
+
+
+def draw_boxes(image: np.ndarray, boxes, colour=PRED_COLOUR, thickness: int = 1) -> np.ndarray:
+    """Draw inclusive (x0,y0,x1,y1) boxes on a copy of a uint8 (H,W,3) image."""
+    out = image.copy()
+    for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        cv2.rectangle(out, (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1))), colour, thickness)
+    return out
+
+
+def save_overlay_grid(panels: Sequence[np.ndarray], titles: Sequence[str], path: str | os.PathLike,
+                      cols: int = 4, suptitle: str | None = None) -> Path:
+    """Save uint8 (H,W,3) panels as a titled grid PNG; returns the path."""
+    n = len(panels)
+    cols = max(1, min(cols, n))
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, panel, title in zip(axes.flat, panels, titles):
+        ax.imshow(panel)
+        ax.set_title(title, fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_boxacc_curves(thresholds: np.ndarray, curves: Mapping[str, np.ndarray], path: str | os.PathLike,
+                       title: str = "BoxAcc vs threshold") -> Path:
+    """Plot accuracy (%) per threshold for each named curve (e.g. IoU 30/50/70) to a PNG."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, acc in curves.items():
+        acc = np.asarray(acc, dtype=np.float64)
+        k = int(np.argmax(acc))
+        ax.plot(thresholds, acc, label=f"{name} (max {acc[k]:.1f} at {thresholds[k]:.3f})")
+    ax.set_xlabel("CAM threshold")
+    ax.set_ylabel("BoxAcc (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
