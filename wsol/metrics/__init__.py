@@ -1,0 +1,20 @@
+"""Box and mask localization metrics as wsolevaluation-style evaluators.
+
+``accumulate(...)`` many times, ``compute() -> dict``; pure functions underneath.
+"""
+
+from wsol.metrics.box import BoxEvaluator, LocEvaluator, max_iou_per_threshold
+from wsol.metrics.iou import check_boxes, iou, iou_art2020
+from wsol.metrics.mask import PxAPEvaluator, mask_iou, pxap_from_histograms
+
+__all__ = [
+    "BoxEvaluator",
+    "LocEvaluator",
+    "PxAPEvaluator",
+    "check_boxes",
+    "iou",
+    "iou_art2020",
+    "mask_iou",
+    "max_iou_per_threshold",
+    "pxap_from_histograms",
+]
