@@ -435,6 +435,8 @@ def read_wsoleval(
     image_root: str | os.PathLike | None = None,
     num_classes: int | None = None,
     check_images: bool = False,
+    require_images: bool = True,
+    mask_root: str | os.PathLike | None = None,
 ) -> CubSplit:
     """Read one split of wsolevaluation metadata (``metadata_dir/<split>/*.txt``).
 
@@ -443,11 +445,16 @@ def read_wsoleval(
             ``metadata_dir/../images`` or ``metadata_dir/../../images`` (first that exists).
         num_classes: class count; by default 1 + the largest label over the split.
         check_images: open every image header and compare with image_sizes.txt.
+        require_images: fail when no image root is found (False for score-map evaluation,
+            which needs only the metadata).
+        mask_root: root the mask paths of OpenImages-style localization.txt are relative to
+            (default: the image root's parent).
     Raises:
         CubFormatError listing every problem.
     """
     split_dir = Path(metadata_dir) / split
-    result, problems = _parse_wsoleval(split_dir, split, image_root, num_classes, check_images)
+    result, problems = _parse_wsoleval(split_dir, split, image_root, num_classes, check_images,
+                                       require_images, mask_root)
     if problems:
         raise CubFormatError(problems, f"wsolevaluation metadata {split_dir}")
     return result
@@ -460,7 +467,8 @@ def _default_image_root(metadata_dir: Path) -> Path | None:
     return None
 
 
-def _parse_wsoleval(split_dir: Path, split: str, image_root, num_classes, check_images):
+def _parse_wsoleval(split_dir: Path, split: str, image_root, num_classes, check_images,
+                    require_images: bool = True, mask_root=None):
     p: list[str] = []
     if not split_dir.is_dir():
         return None, [f"{split_dir}: split folder not found (expected {', '.join(WSOLEVAL_FILES)})"]
@@ -479,9 +487,11 @@ def _parse_wsoleval(split_dir: Path, split: str, image_root, num_classes, check_
         for line, box in entries:
             _check_box_xyxy(f"{f['localization.txt']}:{line}", box, tuple(sizes[key][1]) if key in sizes else None, p)
     root = Path(image_root) if image_root is not None else _default_image_root(split_dir.parent)
-    if root is None or not root.is_dir():
+    if (root is None or not root.is_dir()) and require_images:
         p.append(f"{split_dir}: image root not found (looked for images/ beside the metadata); pass image_root")
-    seg_root = _find_seg_root(root) if root is not None else None
+    root = root if root is not None else split_dir
+    mroot = Path(mask_root) if mask_root is not None else root.parent
+    seg_root = _find_seg_root(root) if root is not None and root.is_dir() else None
     n_cls = num_classes or (1 + max((v[1][0] for v in labels.values()), default=-1))
     for key, (lineno, (lab,)) in labels.items():
         if not 0 <= lab < n_cls:
@@ -491,7 +501,7 @@ def _parse_wsoleval(split_dir: Path, split: str, image_root, num_classes, check_
             p.append(f"{f['image_sizes.txt']}:{lineno}: image size must be positive, got {w}x{h}")
     if p:
         return None, p
-    samples = [_wsoleval_sample(k, labels, sizes, boxes, masks, root, seg_root) for k in ids]
+    samples = [_wsoleval_sample(k, labels, sizes, boxes, masks, mroot, seg_root) for k in ids]
     if check_images:
         _compare_sizes(root, ids, sizes, f["image_ids.txt"], p)
     return CubSplit(split, root, samples, _class_names_from_ids(samples, n_cls), "wsoleval"), p
@@ -522,12 +532,11 @@ def _parse_localization(path: Path, problems: list[str]):
     return boxes, masks
 
 
-def _wsoleval_sample(key, labels, sizes, boxes, masks, root: Path, seg_root: Path | None) -> Sample:
+def _wsoleval_sample(key, labels, sizes, boxes, masks, mask_root: Path, seg_root: Path | None) -> Sample:
     box_list = tuple(b for _, b in boxes[key][0]) if key in boxes else ()
     mask_paths: tuple[str, ...] = ()
     ignore = None
     if key in masks:
-        mask_root = root.parent
         mask_paths = tuple(str(mask_root / m) for _, m, _ in masks[key][0])
         ign = {i for _, _, i in masks[key][0] if i}
         ignore = str(mask_root / sorted(ign)[0]) if ign else None

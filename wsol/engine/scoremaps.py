@@ -1,0 +1,91 @@
+"""Score saved maps (``<image_id>.npy``) against wsolevaluation metadata, as wsolevaluation does.
+
+Each map (any size, float) is resized with cv2 bicubic to 224 x 224 and min-max
+normalised; GT boxes are rescaled with wsolevaluation's int(v * 224 / W) rule; masks are
+resized with nearest neighbour. OpenImages-style masks (``id,mask_path,ignore_path``) are
+foreground at > 0.5 (any non-zero pixel), with ignore pixels (encoded 255) left out of PxAP;
+CUB soft masks found beside the images are foreground at >= 128.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from wsol.data.cub import MASK_THRESHOLD, Sample, read_wsoleval
+from wsol.data.images import load_mask
+from wsol.data.transforms import resize_boxes_wsoleval
+from wsol.localization import normalize_scoremap
+from wsol.metrics import BoxEvaluator, PxAPEvaluator
+
+SIZE = 224
+
+
+def gt_mask(sample: Sample, size: int = SIZE) -> np.ndarray:
+    """uint8 (size, size): 1 foreground, 0 background, 255 ignore."""
+    openimages = sample.ignore_path is not None or len(sample.mask_paths) > 1
+    fg = np.zeros((size, size), bool)
+    for path in sample.mask_paths:
+        m = cv2.resize(load_mask(path), (size, size), interpolation=cv2.INTER_NEAREST)
+        fg |= (m > 0) if openimages else (m >= MASK_THRESHOLD)
+    out = fg.astype(np.uint8)
+    if sample.ignore_path:
+        ign = cv2.resize(load_mask(sample.ignore_path), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+        out[ign & ~fg] = 255
+    return out
+
+
+def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike,
+                       mask_root: str | os.PathLike | None = None, image_root: str | os.PathLike | None = None,
+                       cam_curve_interval: float = 0.01) -> dict:
+    """MaxBoxAcc / MaxBoxAccV2 (and PxAP / mIoU when masks exist) for a folder of saved maps.
+
+    Args:
+        scoremaps: folder holding ``<image_id>.npy`` (the id keeps its folders and suffix,
+            e.g. ``001.Black_footed_Albatross/x.jpg.npy``; ``<image_id without suffix>.npy`` also works).
+        metadata: a wsolevaluation split folder (``.../test`` with image_ids.txt, ...).
+    Raises:
+        FileNotFoundError listing the missing maps; ValueError for a map that is not 2-D.
+    """
+    metadata = Path(metadata)
+    split = read_wsoleval(metadata.parent, metadata.name, image_root=image_root, require_images=False,
+                          mask_root=mask_root)
+    paths = [_map_path(Path(scoremaps), s.image_id) for s in split.samples]
+    missing = [s.image_id for s, p in zip(split.samples, paths) if p is None]
+    if missing:
+        raise FileNotFoundError(f"{scoremaps}: {len(missing)} score map(s) missing, e.g. "
+                                f"{', '.join(m + '.npy' for m in missing[:5])}")
+    has_boxes = all(s.boxes for s in split.samples)  # OpenImages-style metadata has masks only
+    boxes = BoxEvaluator(cam_curve_interval=cam_curve_interval) if has_boxes else None
+    masks = PxAPEvaluator(cam_curve_interval=cam_curve_interval) if split.has_masks else None
+    for sample, path in tqdm(list(zip(split.samples, paths)), desc="scoring maps", unit="map"):
+        raw = np.load(path)
+        if raw.ndim != 2:
+            raise ValueError(f"{path}: expected a 2-D score map, got shape {raw.shape}")
+        norm = normalize_scoremap(raw, (SIZE, SIZE))
+        if boxes is not None:
+            gt = resize_boxes_wsoleval(np.asarray(sample.boxes).reshape(-1, 4), sample.size, (SIZE, SIZE))
+            boxes.accumulate(norm[None], [gt])
+        if masks is not None:
+            masks.accumulate(norm[None], gt_mask(sample)[None])
+    result = {"num_images": len(split), "cam_curve_interval": cam_curve_interval, "metadata": str(metadata),
+              "scoremaps": str(scoremaps)}
+    if boxes is not None:
+        box = boxes.compute()
+        result.update(MaxBoxAcc={"50": box["MaxBoxAcc"]["50"]}, MaxBoxAccV2=box["MaxBoxAccV2"],
+                      best_threshold=box["best_threshold"])
+    if masks is not None:
+        m = masks.compute()
+        result.update(PxAP=m["PxAP"], mIoU=m["mIoU"], mIoU_threshold=m["mIoU_threshold"])
+    return result
+
+
+def _map_path(root: Path, image_id: str) -> Path | None:
+    for cand in (root / f"{image_id}.npy", root / f"{Path(image_id).with_suffix('')}.npy"):
+        if cand.is_file():
+            return cand
+    return None
