@@ -48,6 +48,14 @@ def draw_boxes(image: np.ndarray, boxes, colour=PRED_COLOUR, thickness: int = 1)
     return out
 
 
+def _save(fig, path: str | os.PathLike) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def save_overlay_grid(panels: Sequence[np.ndarray], titles: Sequence[str], path: str | os.PathLike,
                       cols: int = 4, suptitle: str | None = None) -> Path:
     """Save uint8 (H,W,3) panels as a titled grid PNG; returns the path."""
@@ -62,11 +70,7 @@ def save_overlay_grid(panels: Sequence[np.ndarray], titles: Sequence[str], path:
         ax.set_title(title, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_boxacc_curves(thresholds: np.ndarray, curves: Mapping[str, np.ndarray], path: str | os.PathLike,
@@ -83,8 +87,4 @@ def plot_boxacc_curves(thresholds: np.ndarray, curves: Mapping[str, np.ndarray],
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
