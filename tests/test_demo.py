@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,3 +21,8 @@ def test_demo_runs_and_writes_report(tmp_path):
     assert report.count("| True |") == 5  # every backbone: logits == fc(GAP(features))
     assert (out / "samples.png").stat().st_size > 10_000
     assert "identical logits = True" in r.stdout
+    for saliency in ("grad", "cam"):
+        res = json.loads((out / "run" / f"eval-test-{saliency}.json").read_text())
+        assert res["num_images"] == 9 and "MaxBoxAccV2" in res and "PxAP" in res
+    assert "| grad |" in report and "| cam |" in report and "untrained" in report
+    assert len(list((out / "localize").glob("*.overlay.png"))) == 3

@@ -5,9 +5,10 @@
 
 Steps: generate the synthetic CUB-200-2011-format dataset, validate it with the CUB reader,
 write its wsolevaluation metadata, build every CPU-sized WSOL backbone and run it on a batch
-(logits, feature map, CAM), round-trip a checkpoint, and write a report with a figure of the
-data (images, ground-truth boxes and masks). Training, localization and evaluation join the
-demo as they land (see the README).
+(logits, feature map, CAM), round-trip a checkpoint, run the WSOL evaluation (Grad and CAM,
+wsolevaluation protocol) and tools/localize.py on that checkpoint, and write a report with
+figures. The checkpoint is UNTRAINED (random init) until training lands (issue 4), so its
+scores are chance level: the demo shows the pipeline, not the method.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from wsol.data import (  # noqa: E402
 from wsol.data.check import check_dataset  # noqa: E402
 from wsol.data.synthetic import make_synthetic_cub  # noqa: E402
 from wsol.engine import load_checkpoint, save_checkpoint  # noqa: E402
+from wsol.engine.evaluate import EvalOptions, evaluate_checkpoint  # noqa: E402
+from wsol.engine.localize import Localizer, localize_files  # noqa: E402
 from wsol.models import build_model  # noqa: E402
 
 log = logging.getLogger("demo")
@@ -66,7 +69,8 @@ def generate(out: Path, args) -> Path:
     return root
 
 
-def run_backbones(batch: dict, num_classes: int, out: Path) -> list[dict]:
+def run_backbones(batch: dict, class_names: list[str], out: Path) -> list[dict]:
+    num_classes = len(class_names)
     rows = []
     x = batch["image"]
     for arch in ARCHS:
@@ -84,8 +88,8 @@ def run_backbones(batch: dict, num_classes: int, out: Path) -> list[dict]:
                  arch, rows[-1]["params"] / 1e6, str(rows[-1]["feature_map"]), str(rows[-1]["cam"]), ms, len(x),
                  gap_check)
     model = build_model(ARCHS[0], num_classes=num_classes).eval()
-    save_checkpoint(out / "checkpoint-demo", model, image_size=x.shape[-1])
-    loaded, meta = load_checkpoint(out / "checkpoint-demo", arch=ARCHS[0], num_classes=num_classes)
+    save_checkpoint(out / "run" / "checkpoint-best", model, image_size=x.shape[-1], class_names=class_names)
+    loaded, meta = load_checkpoint(out / "run", arch=ARCHS[0], num_classes=num_classes)
     with torch.no_grad():
         same = torch.equal(model(x), loaded(x))
     log.info("    checkpoint round trip (%s): identical logits = %s", meta["arch"], same)
@@ -115,7 +119,7 @@ def figure(ds: CubDataset, path: Path, n: int = 12) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, report, rows: list[dict], fig: Path, args) -> Path:
+def write_report(out: Path, report, rows: list[dict], fig: Path, args, evals: dict) -> Path:
     lines = [
         "# art-wsol demo report", "",
         f"Synthetic CUB-format dataset: {args.classes} classes x {args.images_per_class} images, "
@@ -126,6 +130,13 @@ def write_report(out: Path, report, rows: list[dict], fig: Path, args) -> Path:
         "|---|---|---|---|---|---|",
         *[f"| {r['arch']} | {r['params'] / 1e6:.2f} | {r['feature_map']} | {r['cam']} | {r['ms']:.1f} | "
           f"{r['gap_ok']} |" for r in rows], "",
+        "## WSOL evaluation of the untrained checkpoint (wsolevaluation protocol, test split)", "",
+        "Random init: these numbers are the chance level of the pipeline, not a result. Training",
+        "(issue 4) and the paper's table (issue 5) replace this section.", "",
+        "| map | top-1 acc | MaxBoxAcc (IoU 50) | MaxBoxAccV2 (mean) | PxAP | mIoU |", "|---|---|---|---|---|---|",
+        *[f"| {k} | {r['top1_acc']:.1f} | {r['MaxBoxAcc']['50']:.1f} | {r['MaxBoxAccV2']['mean']:.1f} | "
+          f"{r['PxAP']:.1f} | {r['mIoU']:.1f} |" for k, r in evals.items()], "",
+        *[f"![{k} overlays](run/eval-test-{k}-overlays.png)" for k in evals], "",
         "## Data", "", f"![samples]({fig.name})", "",
     ]
     path = out / "report.md"
@@ -144,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    n = 5
+    n = 6
     step(1, n, "generating the synthetic CUB-format dataset")
     root = generate(out, args)
     step(2, n, "validating it with the CUB reader (tools/check_dataset.py)")
@@ -160,11 +171,22 @@ def main(argv: list[str] | None = None) -> int:
     step(4, n, "building every CPU-sized backbone and running a batch")
     ds = CubDataset(load_split(root / "metadata", "test"), build_transform("wsoleval", args.size))
     batch = collate_samples([ds[i] for i in range(min(8, len(ds)))])
-    rows = run_backbones(batch, ds.split.num_classes, out)
-    step(5, n, "writing the report")
+    rows = run_backbones(batch, ds.class_names, out)
+    step(5, n, "evaluating and localizing with the (untrained) checkpoint")
+    evals = {}
+    for saliency in ("grad", "cam"):
+        opts = EvalOptions(split="test", saliency=saliency, batch_size=32, num_overlays=8)
+        evals[saliency] = evaluate_checkpoint(out / "run", root / "metadata", opts)
+        r = evals[saliency]
+        log.info("    %-4s MaxBoxAccV2 %.1f  MaxBoxAcc %.1f  PxAP %.1f  (top-1 acc %.1f)", saliency,
+                 r["MaxBoxAccV2"]["mean"], r["MaxBoxAcc"]["50"], r["PxAP"], r["top1_acc"])
+    images = [root / "images" / s.image_id for s in ds.split.samples[:3]]
+    for det in localize_files(Localizer(out / "run", "grad"), images, out / "localize"):
+        log.info("    localize %s -> %s %.2f %s", Path(det["image"]).name, det["class_name"], det["score"], det["boxes"])
+    step(6, n, "writing the report")
     fig = out / "samples.png"
     figure(ds, fig)
-    path = write_report(out, report, rows, fig, args)
+    path = write_report(out, report, rows, fig, args, evals)
     log.info("")
     log.info("Figure: %s", fig.resolve())
     log.info("Report: %s", path.resolve())
