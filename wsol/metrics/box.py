@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from wsol.localization import art2020_box, boxes_at_threshold, level_boxes, level_contours
+from wsol.localization import _to_uint8, art2020_box, boxes_at_threshold, cut_levels, level_boxes, level_contours
 from wsol.metrics.iou import check_boxes, iou, iou_art2020
 
 __all__ = ["BoxEvaluator", "LocEvaluator", "max_iou_per_threshold", "MODES"]
@@ -31,9 +31,15 @@ def max_iou_per_threshold(scoremap: np.ndarray, thresholds: np.ndarray, gt_boxes
 
     Returns:
         {mode: (T,) float64}.  Contours are computed once per distinct foreground set and
-        shared by both modes.
+        shared by both modes; "v2" alone takes the union-find sweep instead (same numbers,
+        no findContours; wsol._component_sweep).
     """
     gt = check_boxes(gt_boxes, "gt_boxes")
+    if tuple(modes) == ("v2",):
+        from wsol._component_sweep import v2_best_iou_per_cut
+
+        u8 = _to_uint8(scoremap)
+        return {"v2": v2_best_iou_per_cut(u8, gt, cut_levels(int(u8.max()), thresholds))}
     contours, group, shape = level_contours(scoremap, thresholds)
     out = {}
     for mode in modes:
