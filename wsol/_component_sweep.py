@@ -18,6 +18,8 @@ border contact, diagonal chains, single pixels).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit
 
@@ -67,20 +69,17 @@ def _sorted_by_value(flat):
 
 
 @njit(cache=True)
-def _sweep(u8, gt, need, foreground):
-    """Best IoU per cut level c (256,) over outer (foreground=True) or hole boxes."""
+def _sweep(u8, gt, need, foreground, buf, edge):
+    """Best IoU per cut level c (256,) over outer (foreground=True) or hole boxes.
+
+    ``buf`` (8, >= H*W) int64 and ``edge`` (>= H*W) bool are scratch space (reused between
+    calls: every entry is written before it is read, except ``parent``, reset here).
+    """
     H, W = u8.shape
     N = H * W
     order, starts = _sorted_by_value(u8.ravel())
-    parent = np.full(N, -1, np.int64)
-    size = np.zeros(N, np.int64)
-    x0 = np.zeros(N, np.int64)
-    y0 = np.zeros(N, np.int64)
-    x1 = np.zeros(N, np.int64)
-    y1 = np.zeros(N, np.int64)
-    edge = np.zeros(N, np.bool_)
-    active = np.empty(N, np.int64)
-    where = np.full(N, -1, np.int64)
+    parent, size, x0, y0, x1, y1, active, where = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]
+    parent[:N] = -1
     nact = 0
     best = np.zeros(256)
     if foreground:  # 8-connected foreground
@@ -99,6 +98,7 @@ def _sweep(u8, gt, need, foreground):
             edge[p] = x == 0 or y == 0 or x == W - 1 or y == H - 1
             active[nact], where[p] = p, nact
             nact += 1
+            rp = p  # the root of p's set, kept current through the unions below
             for d in range(dys.size):
                 yy, xx = y + dys[d], x + dxs[d]
                 if yy < 0 or yy >= H or xx < 0 or xx >= W:
@@ -106,7 +106,7 @@ def _sweep(u8, gt, need, foreground):
                 q = yy * W + xx
                 if parent[q] < 0:
                     continue
-                ra, rb = _find(parent, p), _find(parent, q)
+                ra, rb = rp, _find(parent, q)
                 if ra == rb:
                     continue
                 if size[ra] < size[rb]:
@@ -120,6 +120,7 @@ def _sweep(u8, gt, need, foreground):
                 active[where[rb]] = last
                 where[last] = where[rb]
                 nact -= 1
+                rp = ra
         c = v - 1 if foreground else v  # foreground is u8 > c; background u8 <= c
         if c < 0 or not need[c]:
             continue
@@ -137,6 +138,19 @@ def _sweep(u8, gt, need, foreground):
     return best
 
 
+_SCRATCH: dict = {}
+
+
+def _scratch(n: int):
+    """Per-thread scratch arrays for maps of up to n pixels (allocating them costs more than a sweep)."""
+    key = threading.get_ident()
+    buf, edge = _SCRATCH.get(key, (None, None))
+    if buf is None or buf.shape[1] < n:
+        buf, edge = np.empty((8, n), np.int64), np.empty(n, np.bool_)
+        _SCRATCH[key] = (buf, edge)
+    return buf, edge
+
+
 def v2_best_iou_per_cut(u8: np.ndarray, gt: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """Max IoU over all RETR_TREE contour boxes of ``u8 > c`` with the GT, for each cut c.
 
@@ -152,7 +166,8 @@ def v2_best_iou_per_cut(u8: np.ndarray, gt: np.ndarray, cuts: np.ndarray) -> np.
     cuts = np.asarray(cuts, dtype=np.int64)
     need = np.zeros(256, np.bool_)
     need[cuts] = True
-    best = np.maximum(_sweep(u8, gt, need, True), _sweep(u8, gt, need, False))
+    buf, edge = _scratch(u8.size)
+    best = np.maximum(_sweep(u8, gt, need, True, buf, edge), _sweep(u8, gt, need, False, buf, edge))
     empty = cuts >= int(u8.max())  # no pixel above the cut: no contour, box [0, 0, 0, 0]
     out = best[cuts]
     out[empty] = _best_iou(0, 0, 0, 0, gt)
