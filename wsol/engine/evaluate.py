@@ -4,8 +4,9 @@ Two protocols (REFERENCE.md §6):
 
 - ``wsolevaluation``: resize to S x S, boxes by int(v * S / W); maps are resized with cv2
   bicubic and min-max normalised; MaxBoxAcc (largest contour, IoU 50) and MaxBoxAccV2 (all
-  contours, IoU 30/50/70) over the threshold curve; GT-known / Top-1 Loc are reported at the
-  per-delta optimal threshold (IoU 50), and at the fixed threshold too.
+  contours, IoU 30/50/70) over the threshold curve. MaxBoxAcc["50"] is GT-known Loc at the
+  best threshold and ``top1_loc_at_best`` Top-1 Loc there; ``gt_known_loc`` / ``top1_loc``
+  are at the fixed threshold (largest-contour wsolevaluation box).
 - ``paper`` (ADL / ART): resize 256 + centre crop, GT-known / Top-1 Loc at a fixed threshold
   (Grad 0.2, CAM 0.1) with the official code's box extraction; the gradient map is the
   official ART pipeline (art2020_gradient_map). MaxBoxAcc(V2) are reported on the same maps.
