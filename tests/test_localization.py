@@ -12,23 +12,7 @@ from wsol.localization import (art2020_box, art2020_gray, boxes_at_threshold, bo
                                mask_at_threshold, normalize_scoremap)
 
 
-# --- straightforward wsolevaluation copy (REFERENCE 6.1), independent of wsol code ----------
-def wsoleval_boxes(scoremap, threshold, multi_contour):
-    height, width = scoremap.shape
-    image = np.expand_dims((scoremap * 255).astype(np.uint8), 2)
-    _, thr = cv2.threshold(src=image, thresh=int(threshold * np.max(image)), maxval=255,
-                           type=cv2.THRESH_BINARY)
-    out = cv2.findContours(thr, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
-    contours = out[0] if len(out) == 2 else out[1]
-    if len(contours) == 0:
-        return np.asarray([[0, 0, 0, 0]])
-    if not multi_contour:
-        contours = [max(contours, key=cv2.contourArea)]
-    boxes = []
-    for c in contours:
-        x, y, w, h = cv2.boundingRect(c)
-        boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-    return np.asarray(boxes)
+from wsoleval_reference import wsoleval_boxes  # noqa: E402  (independent copy of the reference)
 
 
 def smooth_map(rng, size=224, grid=14, noise=0.0):

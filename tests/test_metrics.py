@@ -16,38 +16,12 @@ from wsol.metrics import (BoxEvaluator, LocEvaluator, PxAPEvaluator, iou, iou_ar
                           pxap_from_histograms)
 
 
-# --- straightforward wsolevaluation copies (REFERENCE 6.1, 6.2, 6.4) -------------------------
-def wsoleval_multiple_iou(box_a, box_b):
-    box_a, box_b = np.asarray(box_a, float), np.asarray(box_b, float)
-    ious = np.zeros((len(box_a), len(box_b)))
-    for i, a in enumerate(box_a):
-        for j, b in enumerate(box_b):
-            iw = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
-            ih = max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
-            inter = iw * ih
-            union = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - inter
-            ious[i, j] = inter / union if union > 0 else 0.0
-    return ious
+from wsoleval_reference import wsoleval_boxes, wsoleval_multiple_iou  # noqa: E402
 
 
 def wsoleval_boxes_at(scoremap, thresholds, multi_contour):
-    height, width = scoremap.shape
-    image = np.expand_dims((scoremap * 255).astype(np.uint8), 2)
-    all_boxes, counts = [], []
-    for t in thresholds:
-        _, thr = cv2.threshold(image, int(t * np.max(image)), 255, cv2.THRESH_BINARY)
-        out = cv2.findContours(thr, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
-        contours = out[0] if len(out) == 2 else out[1]
-        if len(contours) == 0:
-            all_boxes.append(np.asarray([[0, 0, 0, 0]])); counts.append(1); continue
-        if not multi_contour:
-            contours = [max(contours, key=cv2.contourArea)]
-        boxes = []
-        for c in contours:
-            x, y, w, h = cv2.boundingRect(c)
-            boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-        all_boxes.append(np.asarray(boxes)); counts.append(len(contours))
-    return all_boxes, counts
+    boxes = [wsoleval_boxes(scoremap, t, multi_contour) for t in thresholds]
+    return boxes, [len(b) for b in boxes]
 
 
 def wsoleval_box_evaluator(scoremaps, gt_boxes, interval, multi_contour, deltas=(30, 50, 70)):
