@@ -2,20 +2,18 @@
 generator, and the albumentations pipelines."""
 
 from .cub import (
-    CubDataset,
     CubFormatError,
     CubOfficial,
     CubSplit,
     Sample,
-    collate_samples,
     convert_official_to_wsoleval,
     detect_layout,
     load_split,
     official_split,
     read_official,
     read_wsoleval,
-    seed_worker,
 )
+from .dataset import CubDataset, collate_samples, seed_worker
 from .images import ImageLoadError, image_size, load_mask, load_rgb
 from .transforms import SampleTransform, build_transform
 
