@@ -1,0 +1,202 @@
+"""ART: the loss against a direct, unvectorized computation of REFERENCE.md §1.2; the attack (§1.3)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wsol.config import ARTConfig
+from wsol.methods import build_method
+from wsol.methods.art import (ARTMethod, _masked_triplet, art_attack, art_attr_term, logit_gradients, project,
+                              topk_indices)
+from wsol.models import build_model, smooth_activations
+
+
+def tiny_model(num_classes=4, seed=0, arch="vgg_gap_tiny"):
+    torch.manual_seed(seed)
+    return build_model(arch, num_classes).double()
+
+
+def batch(n=3, size=16, num_classes=4, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g, dtype=torch.float64)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    return x, y
+
+
+# -- the direct formula --------------------------------------------------------------------
+
+def phi(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """One sample (C,H,W) -> vector."""
+    return t.abs().mean(dim=0).reshape(-1) if kind == "abs_mean" else t.reshape(-1)
+
+
+def dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    dot = sum(a[j] * b[j] for j in range(a.numel()))  # deliberately elementwise
+    return 1 - dot / ((torch.sqrt(sum(a[j] ** 2 for j in range(a.numel()))) + 1e-8)
+                      * (torch.sqrt(sum(b[j] ** 2 for j in range(b.numel()))) + 1e-8))
+
+
+def reference_attr(model, x, x_adv, y, beta, kind, pair=True):
+    """L_attr of §1.2 written out row by row: per-row gradients, per-entry distances, loops for mining."""
+    rows = torch.cat([x, x_adv]) if pair else x_adv
+    labels = torch.cat([y, y]) if pair else y
+    R, N = len(rows), len(x)
+    u = model.normalize(rows).detach().requires_grad_(True)
+    with smooth_activations(model, beta):
+        z = model.classifier(model.extract(u).mean(dim=(2, 3)))
+        g1, g2 = [], []
+        for r in range(R):
+            yr = int(labels[r])
+            runner = max((z[r, i] for i in range(z.shape[1]) if i != yr), key=lambda t: float(t.detach()))
+            # the batch objective is a mean over rows: row r's share is z[r, .] / R
+            g1.append(torch.autograd.grad(z[r, yr] / R, u, create_graph=True, retain_graph=True)[0][r])
+            g2.append(torch.autograd.grad(runner / R, u, create_graph=True, retain_graph=True)[0][r])
+    total = 0
+    for r in range(R):
+        partners = [k for k in range(R) if (k % N if pair else k) == (r % N if pair else r)]
+        d_ap = max((dist(phi(u[r], kind), phi(g1[k], kind)) for k in partners), key=lambda t: float(t.detach()))
+        d_an = min((dist(phi(u[r], kind), phi(g2[k], kind)) for k in partners), key=lambda t: float(t.detach()))
+        total = total + torch.log1p(torch.exp(-(d_an - d_ap)))
+    return total / R
+
+
+@pytest.mark.parametrize("kind", ["abs_mean", "signed"])
+@pytest.mark.parametrize("pair", [True, False])
+def test_attr_loss_matches_direct_formula(kind, pair):
+    model = tiny_model()
+    x, y = batch(n=2, size=16)
+    x_adv = (x + 0.03 * torch.randn_like(x)).clamp(0, 1)
+    cfg = ARTConfig(beta=2.0, projection=kind, attr_inputs="pair" if pair else "adv_only")
+    ours = art_attr_term(model, x, x_adv, y, cfg)
+    ref = reference_attr(model, x, x_adv, y, cfg.beta, kind, pair)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-9, abs=1e-12)
+    params = [p for p in model.parameters()]
+    g_ours = torch.autograd.grad(ours, params, allow_unused=True)
+    g_ref = torch.autograd.grad(ref, params, allow_unused=True)
+    for a, b in zip(g_ours, g_ref):
+        if a is None or b is None:
+            assert a is None and b is None
+            continue
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-12)
+    assert any(a is not None and a.abs().sum() > 0 for a in g_ours), "L_attr must train the weights"
+
+
+def test_mining_uses_the_twin():
+    """With pairs, a row's positive distance is the max over itself and its twin, not its own alone."""
+    model = tiny_model()
+    x, y = batch(n=3, size=16)
+    x_adv = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    paired = art_attr_term(model, x, x_adv, y, ARTConfig(attr_inputs="pair")).item()
+    # the same rows treated as six singletons (no mining) give a smaller loss: max >= own, min <= own
+    rows = torch.cat([x, x_adv])
+    single = art_attr_term(model, rows, rows, torch.cat([y, y]), ARTConfig(attr_inputs="adv_only")).item()
+    assert paired >= single - 1e-12
+
+
+def test_logit_gradients_are_of_logits_not_loss():
+    model = tiny_model()
+    x, y = batch(n=2, size=16)
+    u = model.normalize(x).requires_grad_(True)
+    with smooth_activations(model, 3.0):
+        g1, g2 = logit_gradients(model, u, y, normalized=True, create_graph=False)
+        z = model.classifier(model.extract(u).mean(dim=(2, 3)))
+        own = torch.autograd.grad(z[0, y[0]] / 2, u)[0]
+    assert torch.allclose(g1[0], own[0])
+    runner = z.detach().clone()
+    runner[torch.arange(2), y] = -math.inf
+    assert torch.all(runner.argmax(1) != y)
+    assert g2.shape == g1.shape and not torch.allclose(g1, g2)
+
+
+# -- the attack ---------------------------------------------------------------------------------
+
+def attack_objective(model, x, x_adv, y, cfg, idx):
+    with smooth_activations(model, cfg.beta):
+        leaf = x_adv.detach().requires_grad_(True)
+        g1, g2 = logit_gradients(model, leaf, y, normalized=False)
+        return _masked_triplet(model.normalize(leaf), g1, g2, idx, cfg.projection).item()
+
+
+@pytest.mark.parametrize("grad_wrt", ["raw", "normalized"])
+def test_attack_stays_in_ball_and_raises_attr_loss(grad_wrt):
+    model = tiny_model(arch="resnet_tiny").float().eval()
+    x, y = batch(n=4, size=16)
+    x = x.float()
+    cfg = ARTConfig(epsilon=8 / 255, steps=3, step_size=3 / 255, topk_fraction=0.3, beta=2.0,
+                    attack_grad_wrt=grad_wrt)
+    torch.manual_seed(5)
+    start = art_attack(model, x, y, cfg, steps=0)
+    torch.manual_seed(5)
+    adv = art_attack(model, x, y, cfg)
+    assert (adv - x).abs().max() <= cfg.epsilon + 1e-6
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert not adv.requires_grad
+    assert all(p.grad is None for p in model.parameters())
+    idx = topk_indices(torch.ones_like(x), x[0, 0].numel(), "abs_mean")  # all pixels
+    assert attack_objective(model, x, adv, y, cfg, idx) > attack_objective(model, x, start, y, cfg, idx)
+    # and the training loss L_attr on the pair rises too
+    assert art_attr_term(model, x, adv, y, cfg).item() > art_attr_term(model, x, start, y, cfg).item()
+
+
+def test_topk_mask_counts_and_projection():
+    g = torch.zeros(2, 3, 4, 4)
+    g[0, :, 0, 0] = 5.0
+    g[1, 1, 3, 2] = -7.0
+    idx = topk_indices(g, 1, "abs_mean")
+    assert idx.tolist() == [[0], [14]]
+    assert topk_indices(g, 1000, "signed").shape == (2, 48)  # k clamps to C*H*W
+    assert project(g, "abs_mean").shape == (2, 16) and project(g, "signed").shape == (2, 48)
+
+
+def test_attack_bn_mode_and_method_step():
+    model = tiny_model(arch="resnet_tiny").float().train()
+    x, y = batch(n=4, size=16)
+    x = x.float()
+    before = model.layer1[0].bn1.running_mean.clone()
+    method = build_method("art", type("M", (), {"art": ARTConfig(attack_bn_mode="eval", topk_fraction=0.3)})())
+    assert isinstance(method, ARTMethod)
+    out = method.step(model, x, y)
+    assert model.training
+    assert out.logits.shape == (4, 4) and set(out.stats) == {"ce", "attr"}
+    assert out.loss.item() == pytest.approx(out.stats["ce"] + 0.5 * out.stats["attr"], rel=1e-5)
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    # train-mode passes (the CE and L_attr ones) moved the running stats
+    assert not torch.equal(before, model.layer1[0].bn1.running_mean)
+
+
+def test_attack_in_train_mode_updates_bn_stats_q1():
+    model = tiny_model(arch="resnet_tiny").float().train()
+    x, y = batch(n=4, size=16)
+    before = model.layer1[0].bn1.running_mean.clone()
+    art_attack(model, x.float(), y, ARTConfig(topk_fraction=0.3, steps=1))
+    assert not torch.equal(before, model.layer1[0].bn1.running_mean)
+
+
+def test_fast_mode_runs_with_and_without_steps():
+    model = tiny_model(arch="resnet_tiny").float().train()
+    x, y = batch(n=4, size=16)
+    for steps in (0, 1):
+        method = ARTMethod(ARTConfig(mode="fast", fast_steps=steps, topk_fraction=0.3))
+        torch.manual_seed(0)
+        adv = method.attack(model, x.float(), y)
+        assert (adv - x.float()).abs().max() <= 2 / 255 + 1e-6
+        out = method.step(model, x.float(), y)
+        assert torch.isfinite(out.loss)
+
+
+def test_ce_is_on_adversarial_input_only():
+    model = tiny_model(arch="resnet_tiny").float().eval()
+    x, y = batch(n=3, size=16)
+    x = x.float()
+    cfg = ARTConfig(topk_fraction=0.3, attack_bn_mode="eval")
+    method = ARTMethod(cfg)
+    torch.manual_seed(3)
+    out = method.step(model, x, y)
+    torch.manual_seed(3)
+    adv = art_attack(model, x, y, cfg)
+    assert out.stats["ce"] == pytest.approx(F.cross_entropy(model(adv), y).item(), rel=1e-5)

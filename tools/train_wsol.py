@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""Train a WSOL classifier: natural, ART, PGD-AT, ADL, IG-NORM or IG-SUM-NORM.
+
+    python tools/train_wsol.py --arch vgg_gap --method art --data CUB_200_2011
+    python tools/train_wsol.py --config configs/demo/vgg_gap_tiny_art.yaml --epochs 5
+    python tools/train_wsol.py --resume runs/vgg_gap-art-20261124-2100 [--epochs 30]
+    torchrun --nproc_per_node 4 tools/train_wsol.py --config configs/cub/resnet50_art.yaml --data CUB
+
+Without --config the preset configs/cub/<arch>_<method>.yaml (paper values) or
+configs/demo/<arch>_<method>.yaml is used when it exists, else the built-in defaults.
+Without --data the built-in synthetic CUB-format dataset is generated once into a cache folder
+($ART_WSOL_CACHE, default ~/.cache/art-wsol) and used. Precedence: defaults < config file <
+--arch/--method/--data/--epochs/--batch-size/--image-size/--seed < --set key=value.
+The run folder (--out, default runs/<arch>-<method>-<time>) gets config.yaml, checkpoints,
+metrics.jsonl and report.json; tools/evaluate_wsol.py and tools/localize.py take it as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from wsol.config import ConfigError, load_config  # noqa: E402
+from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
+from wsol.engine.checkpoint import CheckpointError  # noqa: E402
+from wsol.engine.train import TrainingError, train  # noqa: E402
+from wsol.methods import list_methods  # noqa: E402
+from wsol.models import list_models  # noqa: E402
+from wsol.models.registry import TIMM_PREFIX  # noqa: E402
+
+log = logging.getLogger("train_wsol")
+PAPER_ARCHS = ("vgg_gap", "resnet50")
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", help=f"{' | '.join(list_models())} | {TIMM_PREFIX}<name>")
+    ap.add_argument("--method", help=" | ".join(list_methods()))
+    ap.add_argument("--data", help="CUB folder (official layout or wsolevaluation metadata); default: synthetic")
+    ap.add_argument("--config", help="YAML config (see configs/)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any config field, e.g. --set method.art.beta=50 (repeatable)")
+    ap.add_argument("--out", help="run folder (default runs/<arch>-<method>-<time>)")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--image-size", type=int)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    ap.add_argument("--quiet", action="store_true", help="warnings only")
+    return ap.parse_args(argv)
+
+
+def check_choice(value: str | None, valid: list[str], option: str, allow_timm: bool = False) -> None:
+    if value is None or value in valid or (allow_timm and value.startswith(TIMM_PREFIX)):
+        return
+    extra = f", or {TIMM_PREFIX}<name>" if allow_timm else ""
+    raise ConfigError(f"{option} {value!r} is unknown; valid values: {', '.join(valid)}{extra}")
+
+
+def preset_config(arch: str | None, method: str | None) -> Path | None:
+    """configs/cub/<arch>_<method>.yaml or configs/demo/<arch>_<method>.yaml, when it exists."""
+    if not arch or not method:
+        return None
+    for folder in ("cub", "demo"):
+        path = REPO / "configs" / folder / f"{arch.replace(':', '_')}_{method}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def flag_overrides(args) -> list[str]:
+    """The explicit flags as `--set` strings (applied after the config file, before --set)."""
+    out = []
+    for flag, key in (("arch", "model.arch"), ("method", "method.name"), ("data", "data.root"),
+                      ("epochs", "train.epochs"), ("batch_size", "train.batch_size"),
+                      ("image_size", "data.image_size"), ("seed", "train.seed"), ("device", "train.device")):
+        value = getattr(args, flag)
+        if value is not None:
+            out.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    rank = int(os.environ.get("RANK", "0"))
+    level = logging.WARNING if args.quiet or rank != 0 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        check_choice(args.arch, list_models(), "--arch", allow_timm=True)
+        check_choice(args.method, list_methods(), "--method")
+        overrides = flag_overrides(args) + args.overrides
+        if args.resume:
+            ignored = [f for f in ("config", "arch", "method", "data") if getattr(args, f)]
+            if ignored:
+                raise ConfigError(f"--resume takes the run's own config.yaml; drop --{', --'.join(ignored)} "
+                                  "(use --epochs or --set to change settings)")
+            summary = train(None, args.resume, resume=True, overrides=overrides)
+        else:
+            config = args.config or preset_config(args.arch, args.method)
+            if config and not args.config:
+                log.info("using preset config %s", config)
+            cfg = load_config(config, overrides)
+            check_choice(cfg.method.name, list_methods(), "method.name")
+            check_choice(cfg.model.arch, list_models(), "model.arch", allow_timm=True)
+            out = args.out or REPO / "runs" / f"{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
+                                             f"{time.strftime('%Y%m%d-%H%M%S')}"
+            summary = train(cfg, out, overrides=None)
+    except (ConfigError, TrainingError, CubFormatError, CheckpointError, ImageLoadError) as err:
+        print(f"train_wsol: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ConfigError) else 1
+    if rank == 0:
+        best = summary["best_value"]
+        print(f"run: {summary['run']}")
+        print(f"epochs: {summary['epochs']}  best {summary['selected_by']}: "
+              f"{'n/a' if best is None else f'{best:.2f}'} (epoch {summary['best_epoch']})")
+        for k in ("top1_acc", "grad_loc", "cam_loc"):
+            if k in summary["final_val"]:
+                print(f"val {k}: {summary['final_val'][k]:.2f}")
+        if summary["skipped_images"]:
+            print(f"skipped {len(summary['skipped_images'])} unreadable image(s); see report.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""Experiment configuration: nested dataclasses loaded from YAML, overridable by `--set`.
+
+    cfg = load_config("configs/cub/vgg_gap_art.yaml", overrides=["train.epochs=3", "method.art.beta=50"])
+    save_config(cfg, run_dir / "config.yaml")
+
+Unknown keys and values of the wrong type are errors that name the key (with the file it
+came from) and list the valid keys, so a typo never runs silently with a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from wsol.methods.ig_norm import IGNormConfig
+from wsol.methods.pgd import PGDConfig
+
+__all__ = [
+    "ARTConfig", "Config", "ConfigError", "DataConfig", "MethodConfig", "ModelConfig", "OptimConfig",
+    "SyntheticConfig", "TrainConfig", "ValConfig", "config_to_dict", "from_dict", "load_config",
+    "save_config", "apply_overrides",
+]
+
+
+_FRACTION = re.compile(r"^\s*\d+(\.\d*)?\s*/\s*\d+(\.\d*)?\s*$")
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or gives a value of the wrong type."""
+
+
+@dataclass
+class SyntheticConfig:
+    """The built-in synthetic CUB-format dataset used when `data.root` is not set."""
+
+    num_classes: int = 10
+    images_per_class: int = 60
+    size: int = 96
+    seed: int = 0
+    train_fraction: float = 0.5
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None            # CUB folder (official layout or wsolevaluation metadata); None: synthetic
+    cache_dir: str | None = None       # where the synthetic data is generated once (default ~/.cache/art-wsol)
+    image_size: int = 224              # crop side S
+    resize_size: int | None = None     # train resize R before the random crop (default: 256 for 224)
+    train_transform: str = "train"     # wsol.data.build_transform kind
+    eval_transform: str = "wsoleval"
+    val_per_class: int = 5             # official layout: images per class carved from train for val
+    num_workers: int = 0
+    skip_bad_images: bool = True
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "vgg_gap"
+    num_classes: int | None = None     # None: from the data; set, it must match the data
+    pretrained: bool | str = False     # True: ImageNet weights from the local cache; or a file path
+    allow_random_init: bool = False    # pretrained weights missing: continue from random init (warn)
+    adl: bool = False                  # forced on by method "adl"
+    adl_drop_rate: float = 0.75
+    adl_gamma: float | None = None     # None: the architecture's paper value (VGG 0.8, ResNet 0.9)
+    adl_positions: str = "wsoleval"
+    kwargs: dict = field(default_factory=dict)  # more build_model options (width, large_feature_map, ...)
+
+
+@dataclass
+class ARTConfig:
+    """ART (REFERENCE.md §1). Defaults are the released CUB code's (`art2020`) values."""
+
+    CHOICES: ClassVar[dict] = {"projection": ("abs_mean", "signed"), "attr_inputs": ("pair", "adv_only"),
+                               "attack_bn_mode": ("train", "eval"), "attack_grad_wrt": ("raw", "normalized"),
+                               "mode": ("faithful", "fast")}
+
+    epsilon: float = 2 / 255           # L-inf radius of the training attack, [0,1] units
+    steps: int = 3                     # T attack iterations
+    step_size: float = 1.5 / 255       # alpha
+    topk: int = 15000                  # attacked entries of the projected map (of H*W or C*H*W)
+    topk_fraction: float | None = None  # if set, k = round(fraction * size): 15000/50176 ~ 0.299 keeps
+    beta: float = 1.0                  # Softplus beta for all input gradients (Q2: art2020 CUB = 1)
+    lam: float = 0.5                   # lambda on L_attr
+    projection: str = "abs_mean"       # "abs_mean" (CUB: mean_c|.|, H*W) or "signed" (CIFAR: C*H*W)
+    attr_inputs: str = "pair"          # "pair" (art2020: clean + adversarial, hard mining) or "adv_only"
+    attack_bn_mode: str = "train"      # Q1: "train" (art2020) or "eval" (default preset)
+    attack_grad_wrt: str = "raw"       # Q3: attack gradients w.r.t. "raw" x (art2020) or "normalized"
+    random_start: bool = True
+    mode: str = "faithful"             # "faithful" (the official algorithm) or "fast" (see wsol.methods.art)
+    fast_steps: int = 0                # fast mode: attack steps (0: random start only; mask from Softplus g1)
+
+
+@dataclass
+class MethodConfig:
+    name: str = "natural"
+    art: ARTConfig = field(default_factory=ARTConfig)
+    pgd: PGDConfig = field(default_factory=PGDConfig)
+    ig_norm: IGNormConfig = field(default_factory=IGNormConfig)
+    ig_sum_norm: IGNormConfig = field(default_factory=IGNormConfig)
+
+
+@dataclass
+class OptimConfig:
+    """SGD with Nesterov momentum, new layers at lr * new_layer_lr_mult, step decay (REFERENCE §1.4)."""
+
+    lr: float = 0.01
+    new_layer_lr_mult: float = 10.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    lr_step: int = 40                  # epochs between decays (ignored when milestones are given)
+    lr_milestones: list = field(default_factory=list)  # e.g. [50, 80]
+    lr_gamma: float = 0.1
+    grad_clip: float | None = None     # max global grad norm, None: off
+
+
+@dataclass
+class ValConfig:
+    """Validation after each epoch on the held-out split (never test)."""
+
+    CHOICES: ClassVar[dict] = {"select_metric": ("top1_acc", "loss", "grad_loc", "cam_loc", "gradcam_loc",
+                                                 "gradcampp_loc", "ig_loc", "smoothgrad_loc", "gradshap_loc",
+                                                 "last"),
+                               "protocol": ("wsolevaluation", "paper")}
+
+    every: int = 1                     # epochs
+    saliencies: list = field(default_factory=lambda: ["grad", "cam"])
+    cam_curve_interval: float = 0.01
+    batch_size: int = 32
+    select_metric: str = "top1_acc"    # top1_acc | loss | grad_loc | cam_loc | <saliency>_loc | last
+    protocol: str = "wsolevaluation"   # map conventions: wsolevaluation | paper (REFERENCE §6)
+    max_images: int | None = None      # cap for quick runs (deterministic prefix of val)
+
+
+@dataclass
+class TrainConfig:
+    CHOICES: ClassVar[dict] = {"amp": ("none", "bf16")}
+
+    epochs: int = 200
+    batch_size: int = 12
+    seed: int = 0
+    device: str = "auto"               # auto | cpu | cuda | cuda:N
+    amp: str = "none"                  # none | bf16 (CUDA autocast for the forward passes)
+    log_every: int = 20                # steps between progress-bar metric refreshes
+    max_steps_per_epoch: int | None = None  # cap for smoke tests
+    drop_last: bool = True             # drop the last incomplete batch (when train has more than one)
+    nan_tolerance: int = 0             # non-finite losses tolerated (skipped) before stopping
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    preset: str = "art2020"            # the preset whose quirks the numbers follow (REFERENCE.md)
+    notes: str = ""
+
+
+# -- dict <-> dataclass ------------------------------------------------------------------
+
+def _field_types(cls) -> dict[str, Any]:
+    """Field name -> resolved annotation, in declaration order (ClassVars excluded)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _check_value(value: Any, tp: Any, where: str) -> Any:
+    """Coerce/check a YAML value against an annotation (scalars, unions, list, dict)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_value(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _FRACTION.match(value):  # "2/255", as the papers write epsilons
+            num, den = (float(v) for v in value.split("/"))
+            if den != 0:
+                return num / den
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is list or origin is list:
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    elif tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return from_dict(tp, value, where)
+        if isinstance(value, tp):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def from_dict(cls, data: dict, where: str = "config"):
+    """Build dataclass `cls` from a (nested) dict; unknown keys raise ConfigError listing valid ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    types_ = _field_types(cls)
+    unknown = sorted(set(data) - set(types_))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(repr(k) for k in unknown)}; valid keys: {', '.join(types_)}")
+    kwargs = {k: _check_value(v, types_[k], f"{where}.{k}") for k, v in data.items()}
+    for key, valid in getattr(cls, "CHOICES", {}).items():
+        if key in kwargs and kwargs[key] not in valid:
+            raise ConfigError(f"{where}.{key}: {kwargs[key]!r} is not one of {', '.join(map(str, valid))}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:  # a section's own validation (e.g. PGDConfig.__post_init__)
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def config_to_dict(cfg) -> dict:
+    """Dataclass tree -> plain dict (YAML-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+# -- files and overrides -----------------------------------------------------------------
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror or err})") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    base = data.pop("base", None)  # `base: other.yaml` inherits another file, relative to this one
+    if base is not None:
+        data = _merge(_read_yaml((path.parent / base).resolve()), data)
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'a.b.c=value' -> (['a','b','c'], YAML-parsed value)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.epochs=3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({err})") from err
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str], cls=None) -> dict:
+    """Apply `key.path=value` strings to a nested dict (keys checked against `cls`, default Config)."""
+    cls = cls or Config
+    out = _merge({}, data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node, node_cls = out, cls
+        for i, key in enumerate(path):
+            types_ = _field_types(node_cls) if node_cls is not None else None
+            if types_ is not None and key not in types_:
+                where = ".".join(path[:i]) or "config"
+                raise ConfigError(f"--set {text}: unknown key {key!r} in {where}; valid keys: {', '.join(types_)}")
+            if i == len(path) - 1:
+                node[key] = value
+                break
+            sub = types_.get(key) if types_ else None
+            node_cls = sub if dataclasses.is_dataclass(sub) else None
+            if not isinstance(node.get(key), dict):
+                if node_cls is None and key in (types_ or {}):
+                    raise ConfigError(f"--set {text}: {'.'.join(path[:i + 1])} is not a section")
+                node[key] = {}
+            node = node[key]
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None,
+                base: dict | None = None) -> Config:
+    """Config from defaults <- `base` dict <- YAML file <- `--set` overrides."""
+    data: dict = dict(base or {})
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        data = _merge(data, _read_yaml(path))
+        where = str(path)
+    data = apply_overrides(data, list(overrides or []))
+    cfg = from_dict(Config, data, where)
+    return cfg
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> Path:
+    """Write the effective config as YAML (the same file `load_config` reads back)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    return path

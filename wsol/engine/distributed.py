@@ -1,0 +1,95 @@
+"""Multi-process training through torchrun: process group, rank helpers, gradient averaging.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; `init_distributed()` joins the process group
+(NCCL on CUDA, gloo on CPU). Gradients are averaged across ranks by `sync_gradients` after
+each backward pass: one bucketed all_reduce, the reduction DistributedDataParallel performs.
+ART, PGD and IG-Norm call the model several times per step and differentiate through input
+gradients (double backprop), which DDP's reducer hooks do not support, so every method uses
+this explicit path; natural training gets the same numbers as with DDP.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "sync_gradients", "broadcast_parameters",
+           "all_reduce_sum"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    if use_cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(minutes=30))
+    log.info("rank %d of %d (local rank %d, backend %s)", rank, world, local, dist.get_backend())
+    return DistInfo(rank, world, local)
+
+
+def cleanup_distributed(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_parameters(model: nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's parameters and buffers to every rank (as DDP does at construction)."""
+    if not info.enabled:
+        return
+    for t in list(model.parameters()) + list(model.buffers()):
+        dist.broadcast(t.data, src=0)
+
+
+def sync_gradients(model: nn.Module, info: DistInfo) -> None:
+    """Average .grad of every parameter across ranks (one flat all_reduce per dtype)."""
+    if not info.enabled:
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for g in grads:
+        by_dtype.setdefault(g.dtype, []).append(g)
+    for group in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in group])
+        dist.all_reduce(flat)
+        flat /= info.world_size
+        offset = 0
+        for g in group:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+
+def all_reduce_sum(values: list[float], info: DistInfo, device: torch.device | str = "cpu") -> list[float]:
+    """Sum a list of floats over ranks (float64)."""
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()

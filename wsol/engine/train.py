@@ -1,0 +1,502 @@
+"""The training loop behind tools/train_wsol.py: data, model, method, optimizer, epochs, checkpoints.
+
+    cfg = load_config("configs/demo/vgg_gap_tiny_art.yaml", overrides=["train.epochs=2"])
+    summary = train(cfg, "runs/demo")                   # or train(None, "runs/demo", resume=True)
+
+A run folder holds config.yaml (the effective config), checkpoint-last.* and checkpoint-best.*
+(safetensors + JSON), train-state-<epoch>.pt (optimizer, scheduler, RNG states, referenced
+from checkpoint-last.json), metrics.jsonl (one line per epoch) and report.json.
+
+Reproducibility: every epoch's shuffling and augmentation are seeded from (seed, epoch, rank),
+and the torch / numpy / python RNG states are saved with each checkpoint, so a run resumed from
+its last checkpoint ends with the same weights and metrics as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from wsol.config import Config, ConfigError, config_to_dict, load_config, save_config
+from wsol.data import CubDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
+from wsol.methods import build_method
+from wsol.models import PretrainedWeightsMissing, build_model
+
+from .checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint, save_checkpoint
+from .distributed import (DistInfo, all_reduce_sum, broadcast_parameters, cleanup_distributed, init_distributed,
+                          sync_gradients)
+from .validate import validate
+
+__all__ = ["TrainingError", "train", "prepare_data", "build_training_model", "build_optimizer", "synthetic_root"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, failed checkpoint write, data/model mismatch)."""
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+def synthetic_root(cfg: Config) -> Path:
+    """Where the synthetic dataset for `cfg.data.synthetic` lives (generated once, then reused)."""
+    s = cfg.data.synthetic
+    base = Path(cfg.data.cache_dir or os.environ.get("ART_WSOL_CACHE") or Path.home() / ".cache" / "art-wsol")
+    name = f"synthetic-c{s.num_classes}-n{s.images_per_class}-s{s.size}-seed{s.seed}-f{s.train_fraction:g}"
+    return base / name / "CUB_200_2011"
+
+
+def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
+    from wsol.data.synthetic import make_synthetic_cub
+
+    root = synthetic_root(cfg)
+    s = cfg.data.synthetic
+    if info.is_main:
+        log.info("no --data given: training on the built-in synthetic CUB-format dataset at %s "
+                 "(%d classes x %d images, %d px; generated once, reused after)",
+                 root, s.num_classes, s.images_per_class, s.size)
+        make_synthetic_cub(root, num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
+                           seed=s.seed, train_fraction=s.train_fraction, progress=False)
+    _barrier(info)
+    return root
+
+
+def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
+    """(data root, train CubSplit, val CubSplit): val is carved from train or read from metadata."""
+    root = Path(cfg.data.root) if cfg.data.root else _ensure_synthetic(cfg, info)
+    layout, _ = detect_layout(root)
+    per_class = cfg.data.val_per_class if layout == "official" else 0
+    if layout == "official" and per_class <= 0:
+        raise ConfigError(f"data.val_per_class must be > 0 for the official CUB layout at {root}: "
+                          "validation is carved from train, never taken from test")
+    skip = cfg.data.skip_bad_images
+    train_split = load_split(root, "train", val_per_class=per_class, skip_bad_images=skip)
+    val_split = load_split(root, "val", val_per_class=per_class, skip_bad_images=skip)
+    if not len(train_split) or not len(val_split):
+        raise ConfigError(f"{root}: train has {len(train_split)} and val {len(val_split)} images; both must be > 0")
+    return root, train_split, val_split
+
+
+def _train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
+    d = cfg.data
+    ds = CubDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
+                    skip_bad_images=d.skip_bad_images, load_masks=False)
+    sampler = None
+    if info.enabled:
+        sampler = DistributedSampler(ds, info.world_size, info.rank, shuffle=True, seed=cfg.train.seed,
+                                     drop_last=cfg.train.drop_last)
+    drop = cfg.train.drop_last and len(ds) // max(info.world_size, 1) > cfg.train.batch_size
+    loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=d.num_workers, collate_fn=collate_samples, worker_init_fn=seed_worker,
+                        generator=torch.Generator(), drop_last=drop)
+    return loader, sampler
+
+
+def _val_loader(cfg: Config, split) -> DataLoader:
+    d = cfg.data
+    ds = CubDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
+                    skip_bad_images=d.skip_bad_images)
+    if cfg.val.max_images is not None and cfg.val.max_images < len(ds):
+        ds = torch.utils.data.Subset(ds, range(cfg.val.max_images))
+    return DataLoader(ds, batch_size=cfg.val.batch_size, shuffle=False, num_workers=d.num_workers,
+                      collate_fn=collate_samples)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+def _seed_epoch(loader: DataLoader, sampler, cfg: Config, epoch: int, info: DistInfo) -> None:
+    """Shuffling and augmentation of `epoch` depend on (seed, epoch, rank) only."""
+    s = _epoch_seed(cfg.train.seed, epoch, info.rank)
+    loader.generator.manual_seed(s)
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+    loader.dataset.transform.set_seed(s)  # used as is when num_workers == 0
+
+
+# -- model and optimizer ---------------------------------------------------------------------------
+
+def build_training_model(cfg: Config, num_classes: int, needs_adl: bool = False) -> torch.nn.Module:
+    """build_model from `cfg.model`; pretrained weights missing -> error unless allow_random_init."""
+    m = cfg.model
+    adl = m.adl or needs_adl
+    kwargs = dict(m.kwargs)
+    if adl:
+        kwargs.update(adl_drop_rate=m.adl_drop_rate, adl_gamma=m.adl_gamma, adl_positions=m.adl_positions)
+    try:
+        return build_model(m.arch, num_classes, pretrained=m.pretrained, adl=adl, **kwargs)
+    except PretrainedWeightsMissing as err:
+        if not m.allow_random_init:
+            raise TrainingError(f"{err}\n(set model.pretrained=false, or model.allow_random_init=true to "
+                                "train from random init when the weights are absent)") from err
+        log.warning("%s -- continuing from RANDOM INIT because model.allow_random_init is set", err)
+        return build_model(m.arch, num_classes, pretrained=False, adl=adl, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"model.kwargs {kwargs}: not accepted by arch {m.arch!r} ({err})") from err
+
+
+def build_optimizer(model: torch.nn.Module, cfg: Config):
+    """SGD (Nesterov) with the new layers at lr * new_layer_lr_mult, and the step-decay schedule."""
+    o = cfg.optim
+    old, new = model.split_parameters()
+    groups = [{"params": old, "lr": o.lr, "name": "backbone"},
+              {"params": new, "lr": o.lr * o.new_layer_lr_mult, "name": "new_layers"}]
+    groups = [g for g in groups if g["params"]]
+    opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                          weight_decay=o.weight_decay)
+    if o.lr_milestones:
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(m) for m in o.lr_milestones], o.lr_gamma)
+    else:
+        sched = torch.optim.lr_scheduler.StepLR(opt, max(1, o.lr_step), o.lr_gamma)
+    return opt, sched
+
+
+# -- RNG state -------------------------------------------------------------------------------------
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
+                                                        *np_state[2:]],
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy(), *n[2:]))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# -- run state --------------------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    epoch: int = 0                     # epochs completed
+    global_step: int = 0
+    best_value: float | None = None
+    best_epoch: int | None = None
+    nonfinite: int = 0
+    skipped: dict = field(default_factory=dict)   # image_id -> error
+
+
+def _select_better(metric: str, value: float, best: float | None) -> bool:
+    if metric == "last" or best is None:
+        return True
+    return value < best if metric == "loss" else value > best
+
+
+def _save_train_state(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not write the training state ({err})") from err
+
+
+def _load_train_state(run: Path, meta: dict) -> dict:
+    name = meta.get("train_state")
+    if not name:
+        raise CheckpointError(f"{run}/checkpoint-last.json names no train_state; the run cannot be resumed")
+    path = run / name
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        raise CheckpointError(f"{path}: unreadable training state ({err})") from err
+
+
+# -- the trainer --------------------------------------------------------------------------------------
+
+class Trainer:
+    """One training run (see module docstring). Use :func:`train`."""
+
+    def __init__(self, cfg: Config, run: Path, info: DistInfo, resume: bool) -> None:
+        self.cfg, self.run, self.info = cfg, run, info
+        self.device = _device(cfg.train.device, info)
+        self.method = build_method(cfg.method.name, cfg.method)
+        self.root, self.train_split, self.val_split = prepare_data(cfg, info)
+        self.class_names = self.train_split.class_names
+        num_classes = self.train_split.num_classes
+        if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
+            raise ConfigError(f"model.num_classes is {cfg.model.num_classes} but the data at {self.root} has "
+                              f"{num_classes} classes")
+        _seed_everything(cfg.train.seed)
+        self.model = build_training_model(cfg, num_classes, self.method.needs_adl).to(self.device)
+        self.optimizer, self.scheduler = build_optimizer(self.model, cfg)
+        self.state = RunState()
+        if resume:
+            self._resume(num_classes)
+        else:
+            _seed_everything(cfg.train.seed + info.rank)
+        broadcast_parameters(self.model, info)
+        self.loader, self.sampler = _train_loader(cfg, self.train_split, info)
+        self.val_loader = _val_loader(cfg, self.val_split)
+
+    # ---- resume
+    def _resume(self, num_classes: int) -> None:
+        meta = read_checkpoint_meta(self.run / "checkpoint-last")
+        if meta["num_classes"] != num_classes:
+            raise ConfigError(f"{self.run}/checkpoint-last.json: the run has {meta['num_classes']} classes but "
+                              f"the data at {self.root} has {num_classes}")
+        from wsol.engine.checkpoint import load_checkpoint
+
+        saved, _ = load_checkpoint(self.run / "checkpoint-last", arch=self.cfg.model.arch, num_classes=num_classes)
+        self.model.load_state_dict(saved.state_dict())
+        state = _load_train_state(self.run, meta)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.state = RunState(**state["run"])
+        rngs = state["rng"]
+        _set_rng_state(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+        _truncate_metrics(self.run / "metrics.jsonl", self.state.epoch)
+        if self.info.is_main:
+            log.info("resumed %s at epoch %d of %d", self.run, self.state.epoch, self.cfg.train.epochs)
+
+    # ---- one epoch
+    def train_epoch(self, epoch: int) -> dict:
+        cfg, info = self.cfg, self.info
+        self.model.train()
+        _seed_epoch(self.loader, self.sampler, cfg, epoch, info)
+        sums = {"loss": 0.0, "correct": 0.0, "n": 0.0}
+        t0, seen = time.perf_counter(), 0
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="batch",
+                   disable=not info.is_main, dynamic_ncols=True, leave=False)
+        for i, batch in enumerate(bar):
+            if cfg.train.max_steps_per_epoch is not None and i >= cfg.train.max_steps_per_epoch:
+                break
+            for s in batch["skipped"]:
+                self.state.skipped[s["image_id"]] = s["error"]
+            if not len(batch["label"]):
+                continue
+            out = self._step(batch, epoch, i)
+            if out is None:
+                continue
+            out, y = out
+            n = len(y)
+            sums["loss"] += out.loss.item() * n
+            sums["correct"] += (out.logits.argmax(1) == y).sum().item()
+            sums["n"] += n
+            for k, v in out.stats.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+            seen += n
+            if info.is_main and (i % max(1, cfg.train.log_every) == 0):
+                rate = seen * info.world_size / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}",
+                                acc=f"{100 * sums['correct'] / sums['n']:.1f}", img_s=f"{rate:.1f}")
+        bar.close()
+        keys = sorted(sums)
+        total = dict(zip(keys, all_reduce_sum([sums[k] for k in keys], info)))
+        elapsed = time.perf_counter() - t0
+        n = max(total.pop("n"), 1.0)
+        res = {"train_" + k: v / n for k, v in total.items() if k != "correct"}
+        res.update(train_top1_acc=100 * total["correct"] / n, images_per_s=n / max(elapsed, 1e-9),
+                   epoch_time_s=elapsed, lr=[g["lr"] for g in self.optimizer.param_groups])
+        return res
+
+    def _step(self, batch: dict, epoch: int, i: int):
+        x = batch["image"].to(self.device, non_blocking=True)
+        y = batch["label"].to(self.device, non_blocking=True)
+        if self.info.enabled:  # rank 0's BN statistics, as DDP's broadcast_buffers
+            for b in self.model.buffers():
+                torch.distributed.broadcast(b.data, src=0)
+        with _autocast(self.cfg.train.amp, self.device):
+            out = self.method.step(self.model, x, y)
+        finite = all_reduce_sum([float(torch.isfinite(out.loss).item())], self.info)[0] == self.info.world_size
+        if not finite:
+            self._nonfinite(out, epoch, i)
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        sync_gradients(self.model, self.info)
+        if self.cfg.optim.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.state.global_step += 1
+        out.loss = out.loss.detach()
+        return out, y
+
+    def _nonfinite(self, out, epoch: int, i: int) -> None:
+        self.state.nonfinite += 1
+        stats = ", ".join(f"{k}={v:.4g}" for k, v in out.stats.items())
+        where = f"epoch {epoch + 1}, step {i + 1}"
+        if self.state.nonfinite > self.cfg.train.nan_tolerance:
+            last = self.run / "checkpoint-last.json"
+            kept = (f"the last good checkpoint is {last} (epoch {self.state.epoch})" if last.is_file()
+                    else "no checkpoint was written yet")
+            raise TrainingError(f"non-finite loss ({out.loss.item()}; {stats}) at {where}; training stopped, "
+                                f"{kept}. Lower optim.lr, or set train.nan_tolerance to skip such steps.")
+        log.warning("non-finite loss at %s (%s); step skipped (%d of %d tolerated)", where, stats,
+                    self.state.nonfinite, self.cfg.train.nan_tolerance)
+
+    # ---- checkpoints and logs
+    def _checkpoint(self, epoch: int, metrics: dict, is_best: bool) -> None:
+        info = self.info
+        rngs = _gather_objects(_rng_state(), info)
+        if not info.is_main:
+            return
+        name = f"train-state-{epoch + 1:04d}.pt"
+        _save_train_state(self.run / name, {
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "rng": rngs, "run": vars(self.state)})
+        common = dict(class_names=self.class_names, image_size=self.cfg.data.image_size,
+                      config=config_to_dict(self.cfg))
+        extra = {"epoch": epoch + 1, "metrics": metrics, "method": self.cfg.method.name, "train_state": name,
+                 "data": str(self.root)}
+        try:
+            save_checkpoint(self.run / "checkpoint-last", self.model, **common, extra=extra)
+            if is_best:
+                save_checkpoint(self.run / "checkpoint-best", self.model, **common,
+                                extra=extra | {"selected_by": self.cfg.val.select_metric})
+        except CheckpointError as err:
+            (self.run / name).unlink(missing_ok=True)
+            raise TrainingError(f"{err}; training stopped at epoch {epoch + 1}") from err
+        for old in self.run.glob("train-state-*.pt"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def fit(self) -> dict:
+        cfg, info = self.cfg, self.info
+        last_val: dict = {}
+        for epoch in range(self.state.epoch, cfg.train.epochs):
+            metrics = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            self.scheduler.step()
+            if (epoch + 1) % max(1, cfg.val.every) == 0 or epoch + 1 == cfg.train.epochs:
+                last_val = self._validate()
+                metrics.update({f"val_{k}": v for k, v in last_val.items()})
+            value = _selection_value(cfg.val.select_metric, last_val)
+            is_best = value is not None and _select_better(cfg.val.select_metric, value, self.state.best_value)
+            if is_best:
+                self.state.best_value, self.state.best_epoch = value, epoch + 1
+            self.state.epoch = epoch + 1
+            metrics["skipped_images"] = len(self.state.skipped)
+            if info.is_main:
+                _append_jsonl(self.run / "metrics.jsonl", metrics)
+                log.info("epoch %d/%d: %s", epoch + 1, cfg.train.epochs, _brief(metrics))
+            self._checkpoint(epoch, metrics, is_best)
+        return self._report(last_val)
+
+    def _validate(self) -> dict:
+        result: dict = {}
+        if self.info.is_main:
+            result = validate(self.model, self.val_loader, self.cfg.val, self.cfg.data.image_size, self.device)
+            self.model.train()
+        result = _gather_objects(result, self.info)[0]
+        return result
+
+    def _report(self, last_val: dict) -> dict:
+        report = {"run": str(self.run), "epochs": self.state.epoch, "method": self.cfg.method.name,
+                  "arch": self.cfg.model.arch, "data": str(self.root), "selected_by": self.cfg.val.select_metric,
+                  "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
+                  "final_val": last_val, "nonfinite_steps": self.state.nonfinite,
+                  "skipped_images": [{"image_id": k, "error": v} for k, v in sorted(self.state.skipped.items())]}
+        if self.info.is_main:
+            (self.run / "report.json").write_text(json.dumps(report, indent=2))
+            if self.state.skipped:
+                log.warning("%d unreadable image(s) were skipped; listed in %s/report.json",
+                            len(self.state.skipped), self.run)
+        return report
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+def _device(name: str, info: DistInfo) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def _autocast(amp: str, device: torch.device):
+    if amp == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def _barrier(info: DistInfo) -> None:
+    if info.enabled:
+        torch.distributed.barrier()
+
+
+def _gather_objects(obj, info: DistInfo) -> list:
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def _selection_value(metric: str, val: dict) -> float | None:
+    if metric == "last":
+        return 0.0
+    v = val.get(metric)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop metrics lines of epochs after the checkpoint we resume from (written before a crash)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip()
+            and json.loads(line).get("epoch", 0) <= epochs_done]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _brief(metrics: dict) -> str:
+    keys = ("train_loss", "train_top1_acc", "val_top1_acc", "val_grad_loc", "val_cam_loc", "images_per_s")
+    return ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+
+def train(cfg: Config | None, out_dir: str | os.PathLike, resume: bool = False,
+          overrides: list[str] | None = None) -> dict:
+    """Train per `cfg` into `out_dir` (or resume the run there; its config.yaml <- `overrides`).
+
+    Returns the run report (also written to report.json). Raises ConfigError for bad settings,
+    TrainingError when training cannot go on.
+    """
+    run = Path(out_dir)
+    info = init_distributed(cfg.train.device if cfg is not None else "auto")
+    try:
+        if resume:
+            resolve_checkpoint(run / "checkpoint-last")
+            cfg = load_config(run / "config.yaml", overrides=overrides)
+        elif cfg is None:
+            raise ValueError("train() needs a config unless resume=True")
+        if info.is_main:
+            run.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, run / "config.yaml")
+        _barrier(info)
+        trainer = Trainer(cfg, run, info, resume)
+        return trainer.fit()
+    finally:
+        cleanup_distributed(info)

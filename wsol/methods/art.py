@@ -1,0 +1,236 @@
+"""Attributional Robustness Training (ART; Singh et al., ECCV 2020), REFERENCE.md §1.
+
+One step on a clean batch (x, y), `faithful` mode (the official algorithm):
+
+1. x~ = attack(x, y): random start in the L-inf ball, a top-k mask of the ReLU net's
+   gradient map at the start, then T sign-gradient ascent steps on the masked per-sample
+   triplet loss, gradients from the Softplus(beta) net (§1.3).
+2. u = normalize([x; x~]); logit gradients g1 = d mean z_y / du and g2 = d mean max_{i!=y} z_i / du
+   with create_graph (double backprop), Softplus(beta) net.
+3. Project (CUB: mean_c|.| over H*W; CIFAR: signed C*H*W), cosine-distance matrices D_p (u vs g1)
+   and D_n (u vs g2), hard mining over each row's pair {r, twin(r)}:
+   L_attr = mean_r softplus(max_P D_p - min_P D_n).
+4. loss = CE(f_relu(x~), y) + lambda * L_attr.
+
+`fast` mode (ours) keeps the same loss with a cheaper attack: see :class:`ARTMethod` and
+benchmarks/RESULTS.md for its cost and quality.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsol.models import smooth_activations
+
+from .base import StepOutput, TrainingMethod, eval_mode, register_method
+
+__all__ = ["ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "cosine_distance_matrix",
+           "logit_gradients", "project", "topk_indices"]
+
+log = logging.getLogger(__name__)
+EPS = 1e-8  # added to each norm, as the official code
+
+
+# -- building blocks -----------------------------------------------------------------------
+
+def logits_of(model: nn.Module, inp: torch.Tensor, normalized: bool) -> torch.Tensor:
+    """Logits (B,C) of images (B,3,H,W) in [0,1] (normalized=False) or already normalized."""
+    if not normalized:
+        return model(inp)
+    feats = model.extract(inp)
+    return model.classifier(feats.mean(dim=(2, 3)))
+
+
+def _runner_up(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """max_{i != y_r} z_{r,i} per row: (B,C), (B,) -> (B,)."""
+    return z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf")).amax(dim=1)
+
+
+def logit_gradients(model: nn.Module, inp: torch.Tensor, y: torch.Tensor, normalized: bool,
+                    create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g1, g2) = (d mean_r z_{r,y_r} / d inp, d mean_r max_{i!=y_r} z_{r,i} / d inp), each (B,3,H,W).
+
+    `inp` must require grad. Call inside `smooth_activations` for a non-zero second derivative.
+    """
+    z = logits_of(model, inp, normalized)
+    g1, = torch.autograd.grad(z.gather(1, y[:, None]).mean(), inp, create_graph=create_graph,
+                              retain_graph=True)
+    g2, = torch.autograd.grad(_runner_up(z, y).mean(), inp, create_graph=create_graph)
+    return g1, g2
+
+
+def project(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """Phi: (B,C,H,W) -> (B,H*W) mean_c|t| ("abs_mean", CUB) or (B,C*H*W) signed ("signed", CIFAR)."""
+    if kind == "abs_mean":
+        return t.abs().mean(dim=1).flatten(1)
+    if kind == "signed":
+        return t.flatten(1)
+    raise ValueError(f"projection must be 'abs_mean' or 'signed', got {kind!r}")
+
+
+def cosine_distance_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1 - <a_r, b_k> / ((|a_r| + 1e-8)(|b_k| + 1e-8)): (R,D), (K,D) -> (R,K)."""
+    an = a / (a.norm(dim=1, keepdim=True) + EPS)
+    bn = b / (b.norm(dim=1, keepdim=True) + EPS)
+    return 1 - an @ bn.T
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise version of :func:`cosine_distance_matrix`: (B,D), (B,D) -> (B,)."""
+    return 1 - (a * b).sum(1) / ((a.norm(dim=1) + EPS) * (b.norm(dim=1) + EPS))
+
+
+def topk_indices(g: torch.Tensor, k: int, kind: str) -> torch.Tensor:
+    """Indices (B,k) of the k largest entries of |Phi(g)| (abs_mean: pixels; signed: C*H*W entries)."""
+    score = project(g, kind).abs()
+    return score.topk(min(k, score.shape[1]), dim=1).indices
+
+
+def art_attr_loss(img: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, pair_ids: torch.Tensor,
+                  kind: str) -> torch.Tensor:
+    """L_attr with hard mining over pairs (REFERENCE §1.2 steps 4-7).
+
+    img, g1, g2: (R,C,H,W) (the image term is the normalized image); pair_ids: (R,) — rows with
+    equal ids form a pair. Returns mean_r softplus(max_{k in P(r)} D_p[r,k] - min_{k in P(r)} D_n[r,k]).
+    """
+    pu, p1, p2 = project(img, kind), project(g1, kind), project(g2, kind)
+    same = pair_ids[:, None] == pair_ids[None, :]
+    d_ap = cosine_distance_matrix(pu, p1).masked_fill(~same, float("-inf")).amax(dim=1)
+    d_an = cosine_distance_matrix(pu, p2).masked_fill(~same, float("inf")).amin(dim=1)
+    return F.softplus(d_ap - d_an).mean()
+
+
+def _masked_triplet(img: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, idx: torch.Tensor | None,
+                    kind: str) -> torch.Tensor:
+    """Per-sample attack objective mean_r softplus(d(img,g1) - d(img,g2)) on the top-k entries."""
+    pu, p1, p2 = project(img, kind), project(g1, kind), project(g2, kind)
+    if idx is not None:
+        pu, p1, p2 = pu.gather(1, idx), p1.gather(1, idx), p2.gather(1, idx)
+    return F.softplus(cosine_distance(pu, p1) - cosine_distance(pu, p2)).mean()
+
+
+# -- the training-time attack (§1.3) ---------------------------------------------------------
+
+@dataclass
+class _AttackSettings:
+    epsilon: float
+    steps: int
+    step_size: float
+    k: int
+    beta: float
+    kind: str
+    normalized: bool
+    random_start: bool
+
+
+def _settings(cfg, x: torch.Tensor) -> _AttackSettings:
+    size = x[0, 0].numel() if cfg.projection == "abs_mean" else x[0].numel()
+    k = round(cfg.topk_fraction * size) if cfg.topk_fraction is not None else cfg.topk
+    return _AttackSettings(cfg.epsilon, cfg.steps, cfg.step_size, max(1, min(k, size)), cfg.beta,
+                           cfg.projection, cfg.attack_grad_wrt == "normalized", cfg.random_start)
+
+
+def _grad_input(model: nn.Module, x_adv: torch.Tensor, normalized: bool) -> torch.Tensor:
+    """The tensor the attack differentiates w.r.t.: raw x~ (art2020) or normalize(x~) (Q3 fix)."""
+    return model.normalize(x_adv) if normalized else x_adv
+
+
+def _topk_mask(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, s: _AttackSettings) -> torch.Tensor:
+    """Top-k indices (B,k) of the ReLU net's map d mean z_y / d x~ at the random start."""
+    leaf = x_adv.detach().requires_grad_(True)
+    inp = _grad_input(model, leaf, s.normalized)
+    z = logits_of(model, inp, s.normalized)
+    g, = torch.autograd.grad(z.gather(1, y[:, None]).mean(), inp)
+    return topk_indices(g, s.k, s.kind)
+
+
+def art_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, steps: int | None = None,
+               relu_mask: bool = True) -> torch.Tensor:
+    """The ART training attack: x (B,3,H,W) in [0,1] -> x~ (detached), |x~ - x|_inf <= epsilon.
+
+    `cfg` is an ARTConfig; `steps` overrides cfg.steps. relu_mask=True takes the top-k mask from
+    a ReLU pass at the random start (official); False takes it from the first step's Softplus
+    g1 (no extra pass). The model's mode is used as it is (the caller picks train or eval, Q1);
+    no parameter .grad is written.
+    """
+    s = _settings(cfg, x)
+    if steps is not None:
+        s.steps = steps
+    x = x.detach()
+    x_adv = x + torch.empty_like(x).uniform_(-s.epsilon, s.epsilon) if s.random_start else x.clone()
+    x_adv = x_adv.clamp(0, 1)
+    if s.steps == 0:
+        return x_adv
+    idx = _topk_mask(model, x_adv, y, s) if relu_mask else None
+    with smooth_activations(model, s.beta):
+        for _ in range(s.steps):
+            leaf = x_adv.detach().requires_grad_(True)
+            inp = _grad_input(model, leaf, s.normalized)
+            g1, g2 = logit_gradients(model, inp, y, s.normalized)
+            if idx is None:
+                idx = topk_indices(g1.detach(), s.k, s.kind)
+            img = inp if s.normalized else model.normalize(leaf)
+            objective = _masked_triplet(img, g1, g2, idx, s.kind)
+            step, = torch.autograd.grad(objective, leaf)
+            x_adv = x_adv + s.step_size * step.sign()
+            x_adv = torch.min(torch.max(x_adv, x - s.epsilon), x + s.epsilon).clamp(0, 1).detach()
+    return x_adv
+
+
+# -- the method --------------------------------------------------------------------------------
+
+def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, cfg) -> torch.Tensor:
+    """L_attr of the training step (§1.2 steps 2-7), differentiable w.r.t. the parameters.
+
+    x, x_adv: (N,3,H,W) in [0,1]; y: (N,). attr_inputs="pair": rows [x; x~] with pair ids
+    [0..N-1, 0..N-1] (art2020); "adv_only": x~ alone, each row its own pair (the paper's formula).
+    Gradients are taken w.r.t. the normalized input, with the Softplus(beta) net.
+    """
+    if cfg.attr_inputs == "pair":
+        rows, yy = torch.cat([x, x_adv]), torch.cat([y, y])
+        pair = torch.arange(len(y), device=y.device).repeat(2)
+    else:
+        rows, yy, pair = x_adv, y, torch.arange(len(y), device=y.device)
+    u = model.normalize(rows.detach()).requires_grad_(True)
+    with smooth_activations(model, cfg.beta):
+        g1, g2 = logit_gradients(model, u, yy, normalized=True)
+    return art_attr_loss(u, g1, g2, pair, cfg.projection)
+
+
+@register_method("art")
+class ARTMethod(TrainingMethod):
+    """ART: CE(x~) + lambda * L_attr (REFERENCE §1.2), configured by an ARTConfig.
+
+    `faithful`: the official attack (ReLU top-k mask, T masked sign steps) before every update.
+    `fast`: the same loss and pairing, but the attack takes `fast_steps` steps (default 0: the
+    random start alone) and, when it takes any, its top-k mask comes from the first step's own
+    Softplus gradient instead of a separate ReLU pass. Its cost and Grad localization against
+    the faithful mode are in benchmarks/RESULTS.md.
+    """
+
+    def __init__(self, cfg=None) -> None:
+        if cfg is None:
+            from wsol.config import ARTConfig
+            cfg = ARTConfig()
+        super().__init__(cfg)
+
+    def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """x~ for this step, in the configured BN mode (Q1)."""
+        cfg = self.cfg
+        fast = cfg.mode == "fast"
+        with eval_mode(model, enabled=cfg.attack_bn_mode == "eval"):
+            return art_attack(model, x, y, cfg, steps=cfg.fast_steps if fast else None, relu_mask=not fast)
+
+    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        cfg = self.cfg
+        x_adv = self.attack(model, x, y)
+        l_attr = art_attr_term(model, x, x_adv, y, cfg)
+        logits = model(x_adv)
+        ce = F.cross_entropy(logits, y)
+        loss = ce + cfg.lam * l_attr
+        return StepOutput(loss, logits.detach(), {"ce": ce.item(), "attr": l_attr.item()})

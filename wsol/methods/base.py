@@ -1,0 +1,95 @@
+"""The interface every training objective in `wsol.methods` shares, and its registry.
+
+A method turns one clean batch into a scalar loss:
+
+    method = build_method("art", config.method)        # config: wsol.config.MethodConfig
+    out = method.step(model, x, y)                      # x (B,3,H,W) in [0,1], y (B,)
+    out.loss.backward()
+
+The model arrives in train mode. A method that needs eval mode for an inner attack switches
+and restores it itself (`eval_mode`). Methods hold no parameters; all their state is config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "eval_mode"]
+
+
+@dataclass
+class StepOutput:
+    """What one training step produced.
+
+    loss: scalar tensor, differentiable w.r.t. the model parameters.
+    logits: (B, C) logits of the input the CE term was computed on (for the train accuracy).
+    stats: extra detached scalars to log, e.g. {"ce": ..., "attr": ...}.
+    """
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+class TrainingMethod:
+    """Base class: `step(model, x, y) -> StepOutput`. Subclasses set `name`."""
+
+    name = ""
+    #: the model must be built with ADL layers (build_model(..., adl=True))
+    needs_adl = False
+
+    def __init__(self, cfg=None) -> None:
+        self.cfg = cfg
+
+    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.cfg!r})"
+
+
+_METHODS: dict[str, Callable[..., TrainingMethod]] = {}
+
+
+def register_method(name: str):
+    """Class decorator: register a TrainingMethod subclass under `name`."""
+
+    def wrap(cls):
+        if name in _METHODS:
+            raise ValueError(f"method {name!r} is already registered")
+        cls.name = name
+        _METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+def list_methods() -> list[str]:
+    """Registered method names, in registration order."""
+    return list(_METHODS)
+
+
+def build_method(name: str, cfg=None) -> TrainingMethod:
+    """The method `name`, configured from `cfg` (a wsol.config.MethodConfig or None for defaults)."""
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(list_methods())}")
+    cls = _METHODS[name]
+    sub = getattr(cfg, name, None) if cfg is not None else None
+    return cls(sub)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Put `model` in eval mode inside the block (when `enabled`), restoring its mode after."""
+    was_training = model.training
+    if enabled:
+        model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
