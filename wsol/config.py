@@ -206,6 +206,11 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
             num, den = (float(v) for v in value.split("/"))
             if den != 0:
                 return num / den
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 5e-4 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp is str:
         if isinstance(value, str):
             return value

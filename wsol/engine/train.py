@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from wsol.config import Config, ConfigError, config_to_dict, load_config, save_config
 from wsol.data import CubDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
+from wsol.data.cub import official_split, read_official
 from wsol.methods import build_method
 from wsol.models import PretrainedWeightsMissing, build_model
 
@@ -74,19 +75,27 @@ def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
 
 
 def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
-    """(data root, train CubSplit, val CubSplit): val is carved from train or read from metadata."""
+    """(data root, train CubSplit, val CubSplit, [(image, error)] skipped while parsing).
+
+    Validation is carved from train (official layout, `data.val_per_class`) or read from
+    wsolevaluation's val metadata; never the test split.
+    """
     root = Path(cfg.data.root) if cfg.data.root else _ensure_synthetic(cfg, info)
-    layout, _ = detect_layout(root)
-    per_class = cfg.data.val_per_class if layout == "official" else 0
-    if layout == "official" and per_class <= 0:
-        raise ConfigError(f"data.val_per_class must be > 0 for the official CUB layout at {root}: "
-                          "validation is carved from train, never taken from test")
+    layout, found = detect_layout(root)
     skip = cfg.data.skip_bad_images
-    train_split = load_split(root, "train", val_per_class=per_class, skip_bad_images=skip)
-    val_split = load_split(root, "val", val_per_class=per_class, skip_bad_images=skip)
+    if layout == "official":
+        per_class = cfg.data.val_per_class
+        if per_class <= 0:
+            raise ConfigError(f"data.val_per_class must be > 0 for the official CUB layout at {root}: "
+                              "validation is carved from train, never taken from test")
+        data = read_official(found, skip_bad_images=skip)
+        train_split, val_split = official_split(data, "train", per_class), official_split(data, "val", per_class)
+        bad = list(data.bad_images)
+    else:
+        train_split, val_split, bad = load_split(root, "train"), load_split(root, "val"), []
     if not len(train_split) or not len(val_split):
         raise ConfigError(f"{root}: train has {len(train_split)} and val {len(val_split)} images; both must be > 0")
-    return root, train_split, val_split
+    return root, train_split, val_split, bad
 
 
 def _train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
@@ -167,22 +176,23 @@ def build_optimizer(model: torch.nn.Module, cfg: Config):
 # -- RNG state -------------------------------------------------------------------------------------
 
 def _rng_state() -> dict:
+    """torch / numpy / python (/ CUDA) RNG states as plain lists (picklable across ranks, weights_only-safe)."""
     np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
-                                                        *np_state[2:]],
+    state = {"torch": torch.get_rng_state().tolist(),
+             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
              "python": random.getstate()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
     return state
 
 
 def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy(), *n[2:]))
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
 def _seed_everything(seed: int) -> None:
@@ -239,7 +249,7 @@ class Trainer:
         self.cfg, self.run, self.info = cfg, run, info
         self.device = _device(cfg.train.device, info)
         self.method = build_method(cfg.method.name, cfg.method)
-        self.root, self.train_split, self.val_split = prepare_data(cfg, info)
+        self.root, self.train_split, self.val_split, bad = prepare_data(cfg, info)
         self.class_names = self.train_split.class_names
         num_classes = self.train_split.num_classes
         if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
@@ -253,6 +263,8 @@ class Trainer:
             self._resume(num_classes)
         else:
             _seed_everything(cfg.train.seed + info.rank)
+        for image, error in bad:
+            self.state.skipped.setdefault(image, error)
         broadcast_parameters(self.model, info)
         self.loader, self.sampler = _train_loader(cfg, self.train_split, info)
         self.val_loader = _val_loader(cfg, self.val_split)
@@ -366,7 +378,7 @@ class Trainer:
         common = dict(class_names=self.class_names, image_size=self.cfg.data.image_size,
                       config=config_to_dict(self.cfg))
         extra = {"epoch": epoch + 1, "metrics": metrics, "method": self.cfg.method.name, "train_state": name,
-                 "data": str(self.root)}
+                 "data": str(self.root), "world_size": info.world_size}
         try:
             save_checkpoint(self.run / "checkpoint-last", self.model, **common, extra=extra)
             if is_best:
@@ -406,13 +418,21 @@ class Trainer:
             result = validate(self.model, self.val_loader, self.cfg.val, self.cfg.data.image_size, self.device)
             self.model.train()
         result = _gather_objects(result, self.info)[0]
+        for image, error in result.pop("skipped_images", {}).items():
+            self.state.skipped.setdefault(image, error)
         return result
+
+    def _ranks_in_sync(self) -> bool:
+        """Whether every rank ended with the same parameters (gradient averaging worked)."""
+        sums = [float(p.detach().double().sum()) for p in self.model.parameters()]
+        return all(s == _gather_objects(sums, self.info)[0] for s in _gather_objects(sums, self.info))
 
     def _report(self, last_val: dict) -> dict:
         report = {"run": str(self.run), "epochs": self.state.epoch, "method": self.cfg.method.name,
                   "arch": self.cfg.model.arch, "data": str(self.root), "selected_by": self.cfg.val.select_metric,
                   "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
                   "final_val": last_val, "nonfinite_steps": self.state.nonfinite,
+                  "world_size": self.info.world_size, "ranks_in_sync": self._ranks_in_sync(),
                   "skipped_images": [{"image_id": k, "error": v} for k, v in sorted(self.state.skipped.items())]}
         if self.info.is_main:
             (self.run / "report.json").write_text(json.dumps(report, indent=2))

@@ -22,15 +22,18 @@ __all__ = ["validate"]
 
 
 def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch.device | str = "cpu") -> dict:
-    """Evaluate `model` on `loader` (val split, eval transform); `cfg` is a ValConfig. Returns a flat dict."""
+    """Evaluate `model` on `loader` (val split, eval transform); `cfg` is a ValConfig.
+
+    Returns a flat dict of numbers plus "skipped_images" {image_id: error} for unreadable images.
+    """
     from wsol.engine.evaluate import raw_maps
 
     model.eval()
     evaluators = {s: BoxEvaluator(cam_curve_interval=cfg.cam_curve_interval, multi_contour="both")
                   for s in cfg.saliencies}
-    loss_sum, correct, n, skipped = 0.0, 0, 0, 0
+    loss_sum, correct, n, skipped = 0.0, 0, 0, {}
     for batch in loader:
-        skipped += len(batch["skipped"])
+        skipped.update({s["image_id"]: s["error"] for s in batch["skipped"]})
         if not len(batch["label"]):
             continue
         x, y = batch["image"].to(device), batch["label"].to(device)
@@ -46,7 +49,8 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
             ev.accumulate(np.stack([normalize_scoremap(m, (image_size, image_size)) for m in maps]), gt, ok)
     if n == 0:
         raise RuntimeError("validation: no image of the val split could be read")
-    out = {"top1_acc": 100.0 * correct / n, "loss": loss_sum / n, "num_images": n, "skipped": skipped}
+    out = {"top1_acc": 100.0 * correct / n, "loss": loss_sum / n, "num_images": n, "skipped": len(skipped),
+           "skipped_images": skipped}
     for s, ev in evaluators.items():
         res = ev.compute()
         out[f"{s}_loc"] = float(res["MaxBoxAccV2"]["mean"])
