@@ -79,3 +79,71 @@ def test_box_evaluator_v2_only_matches_both_modes():
     b.accumulate(np.stack(maps), gts)
     assert a.compute()["MaxBoxAccV2"] == b.compute()["MaxBoxAccV2"]
     assert a.compute()["curve"]["MaxBoxAccV2"] == b.compute()["curve"]["MaxBoxAccV2"]
+
+
+def cam_like(rng, n, shape=(48, 56), dtype=np.float64):
+    """n smooth CAM-like maps (n, H, W) in [0, 1] with pixel noise, and one GT set each."""
+    maps, gts = [], []
+    for _ in range(n):
+        m = cv2.resize(rng.random((6, 7)), shape[::-1], interpolation=cv2.INTER_CUBIC)
+        m = m + rng.normal(0, 0.01, m.shape)
+        maps.append(((m - m.min()) / (m.max() - m.min())).astype(dtype))
+        x0, y0 = rng.integers(0, shape[1] - 2), rng.integers(0, shape[0] - 2)
+        gts.append(np.array([[x0, y0, rng.integers(x0, shape[1]), rng.integers(y0, shape[0])]]))
+    return np.stack(maps), gts
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_matches_single_map_path_and_find_contours(threads, dtype):
+    import numba
+
+    from wsol._component_sweep import v2_best_iou_batch
+
+    rng = np.random.default_rng(5)
+    maps, gts = cam_like(rng, 7, dtype=dtype)
+    maps[3] = (rng.random(maps[3].shape) > 0.6) * rng.random(maps[3].shape)  # many holes and islands
+    maps[4] = 0.0  # constant: no contour at any level
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for th in (TH, np.arange(0, 1, 0.001)):
+            got = v2_best_iou_batch(maps, gts, th)
+            assert np.array_equal(got, v2_best_iou_batch(np.stack([_to_uint8(m) for m in maps]), gts, th))
+            for m, gt, row in zip(maps, gts, got):
+                assert np.array_equal(row, sweep(m, gt, th))
+            for i in (0, 3, 4):
+                assert np.array_equal(got[i], reference(maps[i], gts[i], th)), i
+    finally:
+        numba.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_quantise_matches_to_uint8(dtype):
+    from wsol._component_sweep import _quantise
+
+    rng = np.random.default_rng(6)
+    levels = np.arange(256) / 255  # values at and around every quantisation step
+    maps = [rng.random((9, 11)) * 1.4 - 0.2, np.concatenate([levels, np.nextafter(levels, 2),
+                                                            np.nextafter(levels, -1)]).reshape(24, 32),
+            np.full((4, 4), np.inf), np.full((3, 3), 1.0)]
+    nan = rng.random((5, 5)); nan[2, 3] = np.nan
+    for m in maps + [nan]:
+        m = m.astype(dtype)
+        u8 = np.empty(m.shape, np.uint8)
+        _quantise(m, np.array([0, 1, 255], dtype), u8)
+        assert np.array_equal(u8, _to_uint8(m))
+
+
+def test_box_evaluator_batched_v2_matches_per_image_path_with_top1():
+    rng = np.random.default_rng(7)
+    maps, gts = cam_like(rng, 9, dtype=np.float32)
+    correct = rng.random(9) > 0.4
+    a, b = BoxEvaluator(0.01, multi_contour=True), BoxEvaluator(0.01, multi_contour="both")
+    for sl in (slice(0, 4), slice(4, 5), slice(5, 9)):  # several batches, one of a single map
+        a.accumulate(maps[sl], gts[sl], correct[sl])
+        b.accumulate(maps[sl], gts[sl], correct[sl])
+    ra, rb = a.compute(), b.compute()
+    for key in ("gt_known_loc_at_best", "top1_loc_at_best", "best_threshold", "curve"):
+        assert ra[key]["MaxBoxAccV2"] == rb[key]["MaxBoxAccV2"], key
+    assert ra["num_images"] == rb["num_images"] == 9

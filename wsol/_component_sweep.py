@@ -14,6 +14,21 @@ the pixels sorted by value: foreground components merge as c goes down, backgrou
 merge as c goes up. Each box gets wsolevaluation's end rule ``min(x + w, W - 1)``. The tests
 check identity with findContours on random, noisy and hand-made maps (holes, islands in holes,
 border contact, diagonal chains, single pixels).
+
+Implementation notes (all exact, for speed):
+
+- the map is indexed with a one-pixel frame, so neighbours need no bounds checks; in the
+  background sweep the frame is one permanent component ("outside"), so background touching
+  the edge simply merges into it and every other background root is a hole;
+- which neighbours are already in the set when a pixel is added follows from the values
+  alone, so one vectorised pass computes it for both sweeps (``_ring_masks``); two set
+  neighbours adjacent to each other are in one set already, so a table lists the few that
+  need a ``find`` (``_ring_tables``);
+- only roots carry a box (and a union-by-rank rank): a new pixel joins its neighbours'
+  component (one box update) and starts a root only when no neighbour is in the set yet;
+- a root's IoU is cached with the box it was computed for, so each evaluated level only
+  recomputes the boxes that changed;
+- ``v2_best_iou_batch`` runs whole batches in one call, maps spread over numba threads.
 """
 
 from __future__ import annotations
@@ -21,17 +36,25 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit, prange
 
-__all__ = ["v2_best_iou_per_cut"]
+__all__ = ["v2_best_iou_per_cut", "v2_best_iou_batch"]
+
+_OUTSIDE_RANK = 1 << 29  # so that union by rank always keeps the frame component as the root
 
 
 @njit(cache=True)
-def _find(parent, i):
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
+def _union(parent, rank, box, ra, rb):
+    """Merge roots ra != rb (union by rank); box[r, :4] x0, y0, x1, y1 per root. Returns the root."""
+    if rank[ra] < rank[rb]:
+        ra, rb = rb, ra
+    parent[rb] = ra
+    rank[ra] += rank[ra] == rank[rb]
+    box[ra, 0] = min(box[ra, 0], box[rb, 0])
+    box[ra, 1] = min(box[ra, 1], box[rb, 1])
+    box[ra, 2] = max(box[ra, 2], box[rb, 2])
+    box[ra, 3] = max(box[ra, 3], box[rb, 3])
+    return ra
 
 
 @njit(cache=True)
@@ -52,103 +75,252 @@ def _best_iou(bx0, by0, bx1, by1, gt):
 
 
 @njit(cache=True)
-def _sorted_by_value(flat):
-    """(order of pixels by ascending value, start offset of each value 0..256)."""
-    starts = np.zeros(257, np.int64)
-    for i in range(flat.size):
-        starts[flat[i] + 1] += 1
-    for v in range(256):
-        starts[v + 1] += starts[v]
-    order = np.empty(flat.size, np.int64)
-    pos = starts[:256].copy()
-    for i in range(flat.size):
-        v = flat[i]
-        order[pos[v]] = i
-        pos[v] += 1
-    return order, starts
+def _alloc(H, W):
+    """Scratch for one (H, W) map, N2 = (H + 2) * (W + 2) framed pixels, N = H * W: parent,
+    rank (N2,) int32; box (N2, 8) int32 (box, box of the cached IoU); iou (N2,); framed (N2,)
+    int16; masks (N2,) uint16; order, xs, ys, roots (N,) int32; rings (N,) uint16; starts
+    (257,); the ring tables (rep, count) for 8- then 4-connectivity."""
+    N2, N = (H + 2) * (W + 2), H * W
+    fg_rep, fg_count = _ring_tables(True)
+    bg_rep, bg_count = _ring_tables(False)
+    return (np.empty(N2, np.int32), np.empty(N2, np.int32), np.empty((N2, 8), np.int32), np.empty(N2),
+            np.empty(N2, np.int16), np.empty(N2, np.uint16),
+            np.empty(N, np.int32), np.empty(N, np.int32), np.empty(N, np.int32), np.empty(N, np.int32),
+            np.empty(N, np.uint16), np.zeros(257, np.int64), fg_rep, fg_count, bg_rep, bg_count)
+
+
+_b = np.uint16  # a bit, typed so that the mask loop stays in 16-bit lanes
 
 
 @njit(cache=True)
-def _sweep(u8, gt, need, foreground, buf, edge):
-    """Best IoU per cut level c (256,) over outer (foreground=True) or hole boxes.
+def _ring_masks(framed, W2, masks):
+    """masks (N2,) for every framed pixel p: which of its 8 neighbours (bit i: N, NE, E, SE, S,
+    SW, W, NW) are already in the set when p is added. Low byte: the foreground sweep (values
+    down, so a higher value, or the same value earlier in raster order); high byte: the
+    background sweep (values up; the frame, valued -1, is always in)."""
+    for y in range(1, framed.size // W2 - 1):  # row by row, so that the loop vectorises
+        up, mid = framed[(y - 1) * W2:y * W2], framed[y * W2:(y + 1) * W2]
+        dn = framed[(y + 1) * W2:(y + 2) * W2]
+        out = masks[y * W2:(y + 1) * W2]
+        for x in range(1, W2 - 1):
+            v = mid[x]
+            n, ne, e, se = up[x], up[x + 1], mid[x + 1], dn[x + 1]
+            s, sw, w, nw = dn[x], dn[x - 1], mid[x - 1], up[x - 1]
+            fg = (_b(n >= v) | _b(ne >= v) << 1 | _b(e > v) << 2 | _b(se > v) << 3
+                  | _b(s > v) << 4 | _b(sw > v) << 5 | _b(w >= v) << 6 | _b(nw >= v) << 7)
+            bg = (_b(n <= v) | _b(ne <= v) << 1 | _b(e < v) << 2 | _b(se < v) << 3
+                  | _b(s < v) << 4 | _b(sw < v) << 5 | _b(w <= v) << 6 | _b(nw <= v) << 7)
+            out[x] = fg | bg << 8
 
-    ``buf`` (8, >= H*W) int64 and ``edge`` (>= H*W) bool are scratch space (reused between
-    calls: every entry is written before it is read, except ``parent``, reset here).
+
+@njit(cache=True)
+def _sort_by_value(u8, framed, masks, order, xs, ys, rings, starts):
+    """Counting sort of the pixels by ascending value, raster order within a value.
+
+    Fills framed (N2,) the map with a -1 frame, order (N,) framed pixel indices, xs/ys their
+    coordinates, rings (N,) their ``_ring_masks`` and starts (257,) the first position of
+    each value.
     """
     H, W = u8.shape
-    N = H * W
-    order, starts = _sorted_by_value(u8.ravel())
-    parent, size, x0, y0, x1, y1, active, where = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]
-    parent[:N] = -1
-    nact = 0
-    best = np.zeros(256)
-    if foreground:  # 8-connected foreground
-        dys = np.array([-1, -1, -1, 0, 0, 1, 1, 1])
-        dxs = np.array([-1, 0, 1, -1, 1, -1, 0, 1])
-    else:  # 4-connected background
-        dys = np.array([-1, 0, 0, 1])
-        dxs = np.array([0, -1, 1, 0])
+    W2 = W + 2
+    framed[:] = -1
+    starts[:] = 0
+    for y in range(H):
+        for x in range(W):
+            framed[(y + 1) * W2 + x + 1] = u8[y, x]
+            starts[u8[y, x] + 1] += 1
+    for v in range(256):
+        starts[v + 1] += starts[v]
+    _ring_masks(framed, W2, masks)
+    pos = starts[:256].copy()
+    for y in range(H):
+        for x in range(W):
+            p = (y + 1) * W2 + x + 1
+            k = pos[framed[p]]
+            order[k], xs[k], ys[k], rings[k] = p, x, y, masks[p]
+            pos[framed[p]] = k + 1
+
+
+@njit(cache=True)
+def _level_best(parent, box, iou, roots, nr, gt, H, W, foreground):
+    """Max IoU over the current boxes; drops merged roots from roots[:nr]. Returns (best, new nr).
+
+    box[r, 4:8] is the box that iou[r] was computed for: most levels leave most boxes unchanged.
+    """
+    b = 0.0
+    j = 0
+    for i in range(nr):
+        r = roots[i]
+        if parent[r] != r:
+            continue
+        roots[j] = r
+        j += 1
+        if (box[r, 0] != box[r, 4] or box[r, 1] != box[r, 5] or box[r, 2] != box[r, 6]
+                or box[r, 3] != box[r, 7]):
+            box[r, 4], box[r, 5], box[r, 6], box[r, 7] = box[r, 0], box[r, 1], box[r, 2], box[r, 3]
+            if foreground:
+                bx0, by0 = box[r, 0], box[r, 1]
+                bx1, by1 = min(box[r, 2] + 1, W - 1), min(box[r, 3] + 1, H - 1)
+            else:  # hole border: one pixel around the hole
+                bx0, by0 = box[r, 0] - 1, box[r, 1] - 1
+                bx1, by1 = min(box[r, 2] + 2, W - 1), min(box[r, 3] + 2, H - 1)
+            iou[r] = _best_iou(bx0, by0, bx1, by1, gt)
+        b = max(b, iou[r])
+    return b, j
+
+
+@njit(cache=True)
+def _ring_tables(eight):
+    """Which neighbours of a new pixel need a ``find``, by the set/unset mask of its ring.
+
+    Ring bit i: N, NE, E, SE, S, SW, W, NW. Set ring pixels adjacent to each other (8- or
+    4-adjacency) are in one set already, so one per group is enough; with 4-connectivity only
+    groups holding a 4-neighbour touch the pixel. Returns rep (256, 4) ring positions and
+    count (256,).
+    """
+    rep, count = np.zeros((256, 4), np.int32), np.zeros(256, np.int32)
+    for m in range(256):
+        lab = np.arange(8)
+        for i in range(8):
+            for j in ((i + 1) % 8, (i + 2) % 8):
+                adjacent = j == (i + 1) % 8 or (eight and i % 2 == 0)
+                if adjacent and (m >> i) & 1 and (m >> j) & 1:
+                    old = lab[j]
+                    for k in range(8):
+                        if lab[k] == old:
+                            lab[k] = lab[i]
+        taken = np.zeros(8, np.bool_)
+        for i in (0, 2, 4, 6, 1, 3, 5, 7):
+            if (m >> i) & 1 and not taken[lab[i]] and (eight or i % 2 == 0):
+                rep[m, count[m]] = i
+                count[m] += 1
+            taken[lab[i]] = taken[lab[i]] or (m >> i) & 1 == 1
+    return rep, count
+
+
+@njit(cache=True)
+def _sweep(u8, gt, need, best, scratch, foreground):
+    """best[c] = max(best[c], max IoU of the contour boxes of u8 > c) for need[c], from one kind.
+
+    foreground: outer boxes, 8-connected components of u8 > c, added from the top value down.
+    Otherwise hole boxes: 4-connected components of u8 <= c that do not touch the edge, grown
+    by one pixel, added from value 0 up.
+    """
+    H, W = u8.shape
+    W2 = W + 2
+    parent, rank, box, iou, framed, masks, order, xs, ys, roots, rings, starts = scratch[:12]
+    rep, count = scratch[12:14] if foreground else scratch[14:16]
+    ring = np.array([-W2, -W2 + 1, 1, W2 + 1, W2, W2 - 1, -1, -W2 - 1], np.int32)
+    off = np.empty((256, 4), np.int32)  # the neighbours to link, as index offsets
+    for m in range(256):
+        for i in range(count[m]):
+            off[m, i] = ring[rep[m, i]]
+    shift = 0 if foreground else 8
+    if not foreground:  # the frame: one component with root 0, outside the image
+        for x in range(W2):
+            parent[x] = parent[(H + 1) * W2 + x] = 0
+        for y in range(1, H + 1):
+            parent[y * W2] = parent[y * W2 + W + 1] = 0
+        rank[0] = _OUTSIDE_RANK
+    nr = 0
+    last, changed = 0.0, True
     for step in range(256):
         v = 255 - step if foreground else step
         for k in range(starts[v], starts[v + 1]):
             p = order[k]
-            y, x = p // W, p % W
-            parent[p], size[p] = p, 1
-            x0[p], y0[p], x1[p], y1[p] = x, y, x, y
-            edge[p] = x == 0 or y == 0 or x == W - 1 or y == H - 1
-            active[nact], where[p] = p, nact
-            nact += 1
-            rp = p  # the root of p's set, kept current through the unions below
-            for d in range(dys.size):
-                yy, xx = y + dys[d], x + dxs[d]
-                if yy < 0 or yy >= H or xx < 0 or xx >= W:
-                    continue
-                q = yy * W + xx
-                if parent[q] < 0:
-                    continue
-                ra, rb = rp, _find(parent, q)
-                if ra == rb:
-                    continue
-                if size[ra] < size[rb]:
-                    ra, rb = rb, ra
-                parent[rb] = ra
-                size[ra] += size[rb]
-                x0[ra], y0[ra] = min(x0[ra], x0[rb]), min(y0[ra], y0[rb])
-                x1[ra], y1[ra] = max(x1[ra], x1[rb]), max(y1[ra], y1[rb])
-                edge[ra] = edge[ra] or edge[rb]
-                last = active[nact - 1]  # swap-remove rb from the active roots
-                active[where[rb]] = last
-                where[last] = where[rb]
-                nact -= 1
-                rp = ra
-        c = v - 1 if foreground else v  # foreground is u8 > c; background u8 <= c
-        if c < 0 or not need[c]:
-            continue
-        b = 0.0
-        for a in range(nact):
-            r = active[a]
-            if foreground:
-                bx0, by0, bx1, by1 = x0[r], y0[r], min(x1[r] + 1, W - 1), min(y1[r] + 1, H - 1)
-            elif edge[r]:
+            m = (rings[k] >> shift) & 255
+            x, y = xs[k], ys[k]
+            cm = count[m]
+            if cm == 0:  # a new root
+                parent[p], rank[p] = p, 0
+                box[p, 0], box[p, 1], box[p, 2], box[p, 3] = x, y, x, y
+                box[p, 4] = -1  # no IoU cached yet
+                roots[nr] = p
+                nr += 1
                 continue
-            else:  # hole border: one pixel around the hole
-                bx0, by0, bx1, by1 = x0[r] - 1, y0[r] - 1, min(x1[r] + 2, W - 1), min(y1[r] + 2, H - 1)
-            b = max(b, _best_iou(bx0, by0, bx1, by1, gt))
-        best[c] = b
-    return best
+            # the hot path is written out: a helper that LLVM does not inline (and that
+            # depends on the caller) makes the sweep several times slower
+            r = -1
+            for i in range(cm):
+                q = p + off[m, i]
+                while parent[q] != q:  # find, halving the path
+                    parent[q] = parent[parent[q]]
+                    q = parent[q]
+                if r < 0:
+                    r = q
+                elif q != r:
+                    r = _union(parent, rank, box, r, q)
+            parent[p] = r  # join root r
+            box[r, 0], box[r, 1] = min(box[r, 0], x), min(box[r, 1], y)
+            box[r, 2], box[r, 3] = max(box[r, 2], x), max(box[r, 3], y)
+        c = v - 1 if foreground else v  # foreground is u8 > c; background u8 <= c
+        changed = changed or starts[v + 1] > starts[v]
+        if c >= 0 and need[c]:
+            if changed:  # else the boxes are those of the last evaluated level
+                last, nr = _level_best(parent, box, iou, roots, nr, gt, H, W, foreground)
+                changed = False
+            best[c] = max(best[c], last)
+
+
+@njit(cache=True)
+def _best_per_cut(u8, gt, cuts, out, scratch):
+    """out (T,) = max IoU over all contour boxes of u8 > cuts[t] with gt (M, 4)."""
+    need = np.zeros(256, np.bool_)
+    for t in range(cuts.size):
+        need[cuts[t]] = True
+    best = np.zeros(256)
+    framed, masks, order, xs, ys, rings, starts = scratch[4:9] + scratch[10:12]  # all but roots
+    _sort_by_value(u8, framed, masks, order, xs, ys, rings, starts)
+    _sweep(u8, gt, need, best, scratch, True)
+    _sweep(u8, gt, need, best, scratch, False)
+    top = 0
+    for v in range(255, -1, -1):
+        if starts[v + 1] > starts[v]:
+            top = v
+            break
+    empty = _best_iou(0, 0, 0, 0, gt)  # no pixel above the cut: no contour, box [0, 0, 0, 0]
+    for t in range(cuts.size):
+        out[t] = empty if cuts[t] >= top else best[cuts[t]]
+
+
+@njit(cache=True)
+def _quantise(scoremap, k, u8):
+    """u8 (H, W) = wsolevaluation's ``(scoremap * 255).astype(uint8)`` of a float map (H, W),
+    as ``wsol.localization._to_uint8``: clipped to [0, 1] and scaled in the map's own dtype
+    (k = [0, 1, 255] in that dtype), all zeros if any value is NaN."""
+    H, W = scoremap.shape
+    for y in range(H):
+        for x in range(W):
+            if np.isnan(scoremap[y, x]):
+                u8[:] = 0
+                return
+    for y in range(H):
+        for x in range(W):
+            u8[y, x] = np.uint8(min(max(scoremap[y, x], k[0]), k[1]) * k[2])
+
+
+@njit(cache=True, parallel=True)
+def _batch(maps, k, quantise, gts, gt_start, thresholds, out, nthreads):
+    """out (B, T) for maps (B, H, W) (uint8, or float quantised with k when quantise), GT boxes
+    gts[gt_start[b]:gt_start[b + 1]] (K, 4), cut levels int(thresholds (T,) * max u8); maps
+    dealt round-robin to nthreads workers."""
+    B, H, W = maps.shape
+    for t in prange(nthreads):  # one scratch per worker
+        scratch = _alloc(H, W)
+        cuts = np.empty(thresholds.size, np.int64)
+        u8 = np.empty((H, W), np.uint8)
+        for b in range(t, B, nthreads):
+            if quantise:
+                _quantise(maps[b], k, u8)
+            else:
+                u8[:] = maps[b]
+            top = float(u8.max())
+            for i in range(thresholds.size):  # wsolevaluation's int(tau * max u8)
+                cuts[i] = int(thresholds[i] * top)
+            _best_per_cut(u8, gts[gt_start[b]:gt_start[b + 1]], cuts, out[b], scratch)
 
 
 _SCRATCH: dict = {}
-
-
-def _scratch(n: int):
-    """Per-thread scratch arrays for maps of up to n pixels (allocating them costs more than a sweep)."""
-    key = threading.get_ident()
-    buf, edge = _SCRATCH.get(key, (None, None))
-    if buf is None or buf.shape[1] < n:
-        buf, edge = np.empty((8, n), np.int64), np.empty(n, np.bool_)
-        _SCRATCH[key] = (buf, edge)
-    return buf, edge
 
 
 def v2_best_iou_per_cut(u8: np.ndarray, gt: np.ndarray, cuts: np.ndarray) -> np.ndarray:
@@ -164,11 +336,38 @@ def v2_best_iou_per_cut(u8: np.ndarray, gt: np.ndarray, cuts: np.ndarray) -> np.
     u8 = np.ascontiguousarray(u8, dtype=np.uint8)
     gt = np.ascontiguousarray(gt, dtype=np.int64).reshape(-1, 4)
     cuts = np.asarray(cuts, dtype=np.int64)
-    need = np.zeros(256, np.bool_)
-    need[cuts] = True
-    buf, edge = _scratch(u8.size)
-    best = np.maximum(_sweep(u8, gt, need, True, buf, edge), _sweep(u8, gt, need, False, buf, edge))
-    empty = cuts >= int(u8.max())  # no pixel above the cut: no contour, box [0, 0, 0, 0]
-    out = best[cuts]
-    out[empty] = _best_iou(0, 0, 0, 0, gt)
+    key = threading.get_ident()  # allocating the scratch costs about as much as a sweep
+    shape, scratch = _SCRATCH.get(key, (None, None))
+    if shape != u8.shape:
+        shape, scratch = _SCRATCH[key] = u8.shape, _alloc(*u8.shape)
+    out = np.empty(cuts.size)
+    _best_per_cut(u8, gt, cuts, out, scratch)
+    return out
+
+
+def v2_best_iou_batch(maps: np.ndarray, gts, thresholds: np.ndarray) -> np.ndarray:
+    """``v2_best_iou_per_cut`` for a batch, with wsolevaluation's cuts ``int(tau * max u8)``.
+
+    Args:
+        maps: (B, H, W) uint8 maps, or float32/float64 score maps, quantised here exactly as
+            ``wsol.localization._to_uint8`` does.
+        gts: B arrays (M_b, 4) int64 GT boxes.
+        thresholds: (T,) float64 taus.
+    Returns:
+        (B, T) float64.  Maps run in parallel over numba's threads (``numba.set_num_threads``).
+    """
+    maps = np.ascontiguousarray(maps)
+    quantise = maps.dtype != np.uint8
+    if quantise and maps.dtype not in (np.float32, np.float64):
+        raise TypeError(f"maps must be uint8, float32 or float64, got {maps.dtype}")
+    B = maps.shape[0]
+    gts = [np.asarray(g, dtype=np.int64).reshape(-1, 4) for g in gts]
+    gt_start = np.zeros(B + 1, np.int64)
+    gt_start[1:] = np.cumsum([len(g) for g in gts])
+    flat = np.concatenate(gts) if B else np.zeros((0, 4), np.int64)
+    out = np.empty((B, len(thresholds)))
+    if B:
+        k = np.array([0, 1, 255], maps.dtype)
+        _batch(maps, k, quantise, flat, gt_start, np.asarray(thresholds, dtype=np.float64), out,
+               min(get_num_threads(), B))
     return out

@@ -49,6 +49,22 @@ def max_iou_per_threshold(scoremap: np.ndarray, thresholds: np.ndarray, gt_boxes
     return out
 
 
+def _v2_batch(scoremaps: np.ndarray, gt_boxes: Sequence, thresholds: np.ndarray) -> np.ndarray:
+    """(B, T) MaxBoxAccV2 max IoU of maps (B, H, W) per threshold: ``max_iou_per_threshold``'s
+    "v2" numbers, the batch in one numba call (wsol._component_sweep.v2_best_iou_batch)."""
+    from wsol._component_sweep import v2_best_iou_batch
+
+    if scoremaps.ndim != 3:
+        raise ValueError(f"score maps must be (B, H, W), got shape {scoremaps.shape}")
+    gts = [check_boxes(gt, "gt_boxes") for gt in gt_boxes]
+    if scoremaps.dtype not in (np.float32, np.float64):  # quantised in numba otherwise
+        u8 = np.empty(scoremaps.shape, np.uint8)
+        for i, scoremap in enumerate(scoremaps):
+            u8[i] = _to_uint8(scoremap)
+        scoremaps = u8
+    return v2_best_iou_batch(scoremaps, gts, thresholds)
+
+
 class BoxEvaluator:
     """MaxBoxAcc (largest contour) and MaxBoxAccV2 (all contours), wsolevaluation-exact.
 
@@ -56,7 +72,9 @@ class BoxEvaluator:
         cam_curve_interval: threshold step; thresholds are ``np.arange(0, 1, step)``.
         iou_thresholds: deltas in percent (30, 50, 70).
         multi_contour: False -> MaxBoxAcc only, True -> MaxBoxAccV2 only, "both" -> both
-            (contours are shared, so "both" costs little more than one).
+            (contours are shared, so "both" costs little more than one). True takes each
+            batch in one numba call, maps spread over numba's threads (no findContours;
+            the same numbers).
     """
 
     def __init__(self, cam_curve_interval: float = 0.001,
@@ -96,16 +114,23 @@ class BoxEvaluator:
             correct = np.asarray(correct, dtype=bool).reshape(-1)
             if len(correct) != len(scoremaps):
                 raise ValueError(f"{len(scoremaps)} score maps but {len(correct)} correct flags")
-        for i, (scoremap, gt) in enumerate(zip(scoremaps, gt_boxes)):  # the per-image loop
-            ious = max_iou_per_threshold(scoremap, self.thresholds, gt, self.modes)
-            for mode, s in ious.items():
-                for d in self.iou_thresholds:
-                    hit = s >= d / 100
-                    self.num_correct[mode][d] += hit
-                    if correct is not None and correct[i]:
-                        self.num_correct_top1[mode][d] += hit
-            self.num_images += 1
-            self.num_gated += correct is not None
+        if self.modes == ("v2",):  # the whole batch in one numba call, maps over threads
+            self._add("v2", _v2_batch(scoremaps, gt_boxes, self.thresholds), correct)
+        else:
+            for i, (scoremap, gt) in enumerate(zip(scoremaps, gt_boxes)):  # the per-image loop
+                ious = max_iou_per_threshold(scoremap, self.thresholds, gt, self.modes)
+                for mode, s in ious.items():
+                    self._add(mode, s[None], None if correct is None else correct[i:i + 1])
+        self.num_images += len(scoremaps)
+        self.num_gated += len(scoremaps) if correct is not None else 0
+
+    def _add(self, mode: str, ious: np.ndarray, correct) -> None:
+        """Count hits of per-image max IoUs (B, T) into the curves; correct (B,) bool or None."""
+        for d in self.iou_thresholds:
+            hit = ious >= d / 100
+            self.num_correct[mode][d] += hit.sum(axis=0)
+            if correct is not None:
+                self.num_correct_top1[mode][d] += hit[correct].sum(axis=0)
 
     def compute(self) -> dict:
         """Summary, best thresholds per delta and the full curves.
