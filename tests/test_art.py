@@ -200,3 +200,30 @@ def test_ce_is_on_adversarial_input_only():
     torch.manual_seed(3)
     adv = art_attack(model, x, y, cfg)
     assert out.stats["ce"] == pytest.approx(F.cross_entropy(model(adv), y).item(), rel=1e-5)
+
+
+def test_fast_pair_subsets_are_an_unbiased_estimate_of_l_attr():
+    """Without BN, each pair's term is independent: the mean over single-pair subsets is the full L_attr."""
+    model = tiny_model()
+    x, y = batch(n=3, size=16)
+    x_adv = (x + 0.03 * torch.randn_like(x)).clamp(0, 1)
+    cfg = ARTConfig(beta=2.0)
+    full = art_attr_term(model, x, x_adv, y, cfg).item()
+    parts = [art_attr_term(model, x[[i]], x_adv[[i]], y[[i]], cfg, batch_size=3).item() for i in range(3)]
+    assert sum(parts) / 3 == pytest.approx(full, rel=1e-10)
+
+
+def test_fast_step_uses_the_configured_fraction_of_pairs(monkeypatch):
+    import wsol.methods.art as art
+
+    seen = []
+    real = art.art_attr_term
+    monkeypatch.setattr(art, "art_attr_term",
+                        lambda m, x, xa, y, c, **kw: seen.append(len(y)) or real(m, x, xa, y, c, **kw))
+    model = tiny_model(arch="resnet_tiny").float().train()
+    x, y = batch(n=8, size=16)
+    ARTMethod(ARTConfig(mode="fast", fast_pair_fraction=0.25, topk_fraction=0.3)).step(model, x.float(), y)
+    ARTMethod(ARTConfig(mode="fast", fast_pair_fraction=1.0, topk_fraction=0.3)).step(model, x.float(), y)
+    ARTMethod(ARTConfig(mode="faithful", fast_pair_fraction=0.25, topk_fraction=0.3, steps=1)).step(
+        model, x.float(), y)
+    assert seen == [2, 8, 8]

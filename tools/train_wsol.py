@@ -116,6 +116,10 @@ def main(argv=None) -> int:
     except (ConfigError, TrainingError, CubFormatError, CheckpointError, ImageLoadError) as err:
         print(f"train_wsol: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("train_wsol: interrupted; the last finished epoch's checkpoint is kept; continue with "
+              "--resume RUN_DIR", file=sys.stderr)
+        return 130
     if rank == 0:
         best = summary["best_value"]
         print(f"run: {summary['run']}")

@@ -97,6 +97,16 @@ class ARTConfig:
     random_start: bool = True
     mode: str = "faithful"             # "faithful" (the official algorithm) or "fast" (see wsol.methods.art)
     fast_steps: int = 0                # fast mode: attack steps (0: random start only; mask from Softplus g1)
+    fast_pair_fraction: float = 0.25   # fast mode: fraction of pairs L_attr is estimated on (unbiased)
+
+    def __post_init__(self) -> None:
+        checks = [("epsilon", self.epsilon >= 0), ("step_size", self.step_size >= 0), ("steps", self.steps >= 0),
+                  ("fast_steps", self.fast_steps >= 0), ("topk", self.topk >= 1), ("beta", self.beta > 0),
+                  ("lam", self.lam >= 0), ("fast_pair_fraction", 0 < self.fast_pair_fraction <= 1),
+                  ("topk_fraction", self.topk_fraction is None or 0 < self.topk_fraction <= 1)]
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"art.{name}={getattr(self, name)!r} is out of range")
 
 
 @dataclass

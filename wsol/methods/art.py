@@ -52,15 +52,18 @@ def _runner_up(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def logit_gradients(model: nn.Module, inp: torch.Tensor, y: torch.Tensor, normalized: bool,
-                    create_graph: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                    create_graph: bool = True, rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(g1, g2) = (d mean_r z_{r,y_r} / d inp, d mean_r max_{i!=y_r} z_{r,i} / d inp), each (B,3,H,W).
 
-    `inp` must require grad. Call inside `smooth_activations` for a non-zero second derivative.
+    `rows` is the count the mean divides by (default B; a subset of a batch passes the batch's,
+    so each row's gradient is the one the whole batch would give). `inp` must require grad.
+    Call inside `smooth_activations` for a non-zero second derivative.
     """
     z = logits_of(model, inp, normalized)
-    g1, = torch.autograd.grad(z.gather(1, y[:, None]).mean(), inp, create_graph=create_graph,
+    n = rows or len(y)
+    g1, = torch.autograd.grad(z.gather(1, y[:, None]).sum() / n, inp, create_graph=create_graph,
                               retain_graph=True)
-    g2, = torch.autograd.grad(_runner_up(z, y).mean(), inp, create_graph=create_graph)
+    g2, = torch.autograd.grad(_runner_up(z, y).sum() / n, inp, create_graph=create_graph)
     return g1, g2
 
 
@@ -184,12 +187,14 @@ def art_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, steps: i
 
 # -- the method --------------------------------------------------------------------------------
 
-def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, cfg) -> torch.Tensor:
+def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, cfg,
+                  batch_size: int | None = None) -> torch.Tensor:
     """L_attr of the training step (§1.2 steps 2-7), differentiable w.r.t. the parameters.
 
     x, x_adv: (N,3,H,W) in [0,1]; y: (N,). attr_inputs="pair": rows [x; x~] with pair ids
     [0..N-1, 0..N-1] (art2020); "adv_only": x~ alone, each row its own pair (the paper's formula).
-    Gradients are taken w.r.t. the normalized input, with the Softplus(beta) net.
+    Gradients are taken w.r.t. the normalized input, with the Softplus(beta) net. `batch_size`:
+    the full batch's N when (x, x_adv) is a subset of its pairs (fast mode).
     """
     if cfg.attr_inputs == "pair":
         rows, yy = torch.cat([x, x_adv]), torch.cat([y, y])
@@ -197,8 +202,9 @@ def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: tor
     else:
         rows, yy, pair = x_adv, y, torch.arange(len(y), device=y.device)
     u = model.normalize(rows.detach()).requires_grad_(True)
+    full_rows = len(rows) * (batch_size or len(y)) // len(y)
     with smooth_activations(model, cfg.beta):
-        g1, g2 = logit_gradients(model, u, yy, normalized=True)
+        g1, g2 = logit_gradients(model, u, yy, normalized=True, rows=full_rows)
     return art_attr_loss(u, g1, g2, pair, cfg.projection)
 
 
@@ -207,10 +213,13 @@ class ARTMethod(TrainingMethod):
     """ART: CE(x~) + lambda * L_attr (REFERENCE §1.2), configured by an ARTConfig.
 
     `faithful`: the official attack (ReLU top-k mask, T masked sign steps) before every update.
-    `fast`: the same loss and pairing, but the attack takes `fast_steps` steps (default 0: the
-    random start alone) and, when it takes any, its top-k mask comes from the first step's own
-    Softplus gradient instead of a separate ReLU pass. Its cost and Grad localization against
-    the faithful mode are in benchmarks/RESULTS.md.
+    `fast`: the same loss and pairing, but (a) the attack takes `fast_steps` steps (default 0:
+    the random start alone) and, when it takes any, its top-k mask comes from the first step's
+    own Softplus gradient instead of a separate ReLU pass; (b) L_attr is estimated on a random
+    `fast_pair_fraction` of the (clean, adversarial) pairs of the batch. L_attr is a mean over
+    rows and mining stays within a pair, so (b) is an unbiased estimate of the full term, at a
+    fraction of the double-backward cost; CE still uses the whole batch. Cost and Grad
+    localization against the faithful mode: benchmarks/RESULTS.md.
     """
 
     def __init__(self, cfg=None) -> None:
@@ -229,7 +238,11 @@ class ARTMethod(TrainingMethod):
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         cfg = self.cfg
         x_adv = self.attack(model, x, y)
-        l_attr = art_attr_term(model, x, x_adv, y, cfg)
+        if cfg.mode == "fast" and cfg.fast_pair_fraction < 1:
+            keep = torch.randperm(len(y), device=y.device)[:max(1, round(cfg.fast_pair_fraction * len(y)))]
+            l_attr = art_attr_term(model, x[keep], x_adv[keep], y[keep], cfg, batch_size=len(y))
+        else:
+            l_attr = art_attr_term(model, x, x_adv, y, cfg)
         logits = model(x_adv)
         ce = F.cross_entropy(logits, y)
         loss = ce + cfg.lam * l_attr

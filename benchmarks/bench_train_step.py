@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Time one training step (forward, backward, SGD update) of natural, pgd and art on one model.
+
+    python benchmarks/bench_train_step.py                       # resnet_tiny, 64 px, batch 32, CPU
+    python benchmarks/bench_train_step.py --arch resnet50 --size 224 --batch 32 --device cuda --amp none bf16
+
+Prints one line per method, `<method> <ms per step> <ratio to natural>`, then a table that is
+appended to benchmarks/RESULTS.md with the machine, date and command. Methods use the paper's
+CUB settings (ART: eps 2/255, T 3, alpha 1.5/255, top-k 29.9% of pixels, pair + hard mining;
+PGD: 7 steps) on random images; `art_fast` is ART's fast mode (random start, no attack steps).
+With several --amp values each method is timed under each (CUDA bf16 autocast: images/s matter
+most there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from wsol.config import load_config  # noqa: E402
+from wsol.methods import build_method  # noqa: E402
+from wsol.models import build_model  # noqa: E402
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+METHODS = {  # name -> config overrides on top of the defaults
+    "natural": ["method.name=natural"],
+    "pgd": ["method.name=pgd"],
+    "art": ["method.name=art", "method.art.topk_fraction=0.299"],
+    "art_fast": ["method.name=art", "method.art.topk_fraction=0.299", "method.art.mode=fast"],
+    "art_adv_only": ["method.name=art", "method.art.topk_fraction=0.299", "method.art.attr_inputs=adv_only"],
+    "adl": ["method.name=adl"],
+    "ig_norm": ["method.name=ig_norm"],
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_method(name: str, model, x, y, device, amp: str, warmup: int, iters: int) -> list[float]:
+    cfg = load_config(None, METHODS[name])
+    method = build_method(cfg.method.name, cfg.method)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp == "bf16" else \
+        (lambda: torch.autocast(device.type, enabled=False))
+    times = []
+    for i in range(warmup + iters):
+        sync(device)
+        t = time.perf_counter()
+        with ctx():
+            out = method.step(model, x, y)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return times
+
+
+def machine(device: torch.device) -> str:
+    text = f"{platform.platform()}, {platform.machine()}, {torch.get_num_threads()} torch threads"
+    if device.type == "cuda":
+        text += f", {torch.cuda.get_device_name(device)}"
+    return text + f"; torch {torch.__version__}"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="resnet_tiny")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--methods", nargs="+", default=["natural", "pgd", "art", "art_fast"], choices=list(METHODS))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--amp", nargs="+", default=["none"], choices=["none", "bf16"])
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    model = build_model(args.arch, args.classes).to(device).train()
+    x = torch.rand(args.batch, 3, args.size, args.size, device=device)
+    y = torch.randint(0, args.classes, (args.batch,), device=device)
+    rows = []
+    for amp in args.amp:
+        base = None
+        for name in args.methods:
+            times = time_method(name, model, x, y, device, amp, args.warmup, args.iters)
+            ms = 1000 * statistics.median(times)
+            base = ms if name == "natural" else base
+            ratio = ms / base if base else float("nan")
+            label = name if amp == "none" else f"{name}[{amp}]"
+            print(f"{label} {ms:.1f} {ratio:.2f}", flush=True)
+            rows.append((label, ms, ratio, args.batch * 1000 / ms))
+    table = ["| method | ms per step (median) | ratio to natural | images/s |", "|---|---|---|---|"]
+    table += [f"| {n} | {ms:.1f} | {r:.2f}x | {ips:.1f} |" for n, ms, r, ips in rows]
+    print("\n".join(table))
+    if not args.no_record:
+        record(table, args, device)
+
+
+def record(table: list[str], args, device: torch.device) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python benchmarks/bench_train_step.py " + " ".join(sys.argv[1:])
+    text = [f"\n## bench_train_step: one training step per method ({now})\n",
+            f"- machine: {machine(device)}",
+            f"- command: `{command.strip()}`",
+            f"- model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
+            f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}\n", *table, ""]
+    with open(args.results, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(text) + "\n")
+
+
+if __name__ == "__main__":
+    main()
