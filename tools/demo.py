@@ -7,7 +7,7 @@ Steps: generate the synthetic CUB-200-2011-format dataset, validate it with the 
 write its wsolevaluation metadata, build every CPU-sized WSOL backbone and run it on a batch
 (logits, feature map, CAM), round-trip a checkpoint, run the WSOL evaluation (Grad and CAM,
 wsolevaluation protocol) and tools/localize.py on that checkpoint, and write a report with
-figures. The checkpoint is UNTRAINED (random init) until training lands (issue 4), so its
+figures. The checkpoint is UNTRAINED (random init) until the demo trains (issue 5), so its
 scores are chance level: the demo shows the pipeline, not the method.
 """
 
@@ -131,8 +131,8 @@ def write_report(out: Path, report, rows: list[dict], fig: Path, args, evals: di
         *[f"| {r['arch']} | {r['params'] / 1e6:.2f} | {r['feature_map']} | {r['cam']} | {r['ms']:.1f} | "
           f"{r['gap_ok']} |" for r in rows], "",
         "## WSOL evaluation of the untrained checkpoint (wsolevaluation protocol, test split)", "",
-        "Random init: these numbers are the chance level of the pipeline, not a result. Training",
-        "(issue 4) and the paper's table (issue 5) replace this section.", "",
+        "Random init: these numbers are the chance level of the pipeline, not a result. Trained models",
+        "(tools/train_wsol.py) and the paper's table (issue 5) replace this section.", "",
         "| map | top-1 acc | MaxBoxAcc (IoU 50) | MaxBoxAccV2 (mean) | PxAP | mIoU |", "|---|---|---|---|---|---|",
         *[f"| {k} | {r['top1_acc']:.1f} | {r['MaxBoxAcc']['50']:.1f} | {r['MaxBoxAccV2']['mean']:.1f} | "
           f"{r['PxAP']:.1f} | {r['mIoU']:.1f} |" for k, r in evals.items()], "",
