@@ -233,3 +233,17 @@ def test_torchrun_two_cpu_processes(cub, tmp_path):
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
     _, meta = load_checkpoint(run)
     assert meta["world_size"] == 2
+
+
+def test_runs_started_together_share_one_synthetic_generation(tmp_path):
+    """Two trainings without --data started at once: one generates the cached set, the other waits for it."""
+    env = {"ART_WSOL_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    sets = ["--set", "data.synthetic.num_classes=2", "--set", "data.synthetic.images_per_class=30",
+            "--set", "data.synthetic.size=40", "--set", "data.image_size=32", "--set", "data.val_per_class=1",
+            "--set", "val.saliencies=[cam]", "--set", "val.select_metric=top1_acc", "--set", "train.max_steps_per_epoch=1"]
+    procs = [subprocess.Popen([sys.executable, str(TOOL), "--arch", "resnet_tiny", "--method", "natural", "--epochs",
+                               "1", "--batch-size", "4", "--out", str(tmp_path / f"run{i}"), "--quiet", *sets],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **env}) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-1500:] for o in outs]

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
             out = args.out or REPO / "runs" / f"{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
                                              f"{time.strftime('%Y%m%d-%H%M%S')}"
             summary = train(cfg, out, overrides=None)
-    except (ConfigError, TrainingError, CubFormatError, CheckpointError, ImageLoadError) as err:
+    except (ConfigError, TrainingError, CubFormatError, CheckpointError, ImageLoadError, OSError) as err:
         print(f"train_wsol: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ its last checkpoint ends with the same weights and metrics as one that never sto
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -67,8 +68,12 @@ def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
         log.info("no --data given: training on the built-in synthetic CUB-format dataset at %s "
                  "(%d classes x %d images, %d px; generated once, reused after)",
                  root, s.num_classes, s.images_per_class, s.size)
-        make_synthetic_cub(root, num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
-                           seed=s.seed, train_fraction=s.train_fraction, progress=False)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        # runs started side by side share the cache: one generates, the others wait and reuse
+        with open(root.parent / ".generate.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            make_synthetic_cub(root, num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
+                               seed=s.seed, train_fraction=s.train_fraction, progress=False)
     _barrier(info)
     return root
 
