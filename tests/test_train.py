@@ -247,3 +247,13 @@ def test_runs_started_together_share_one_synthetic_generation(tmp_path):
                               env={**os.environ, **env}) for i in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-1500:] for o in outs]
+
+
+def test_preset_config_choice():
+    sys.path.insert(0, str(REPO / "tools"))
+    import train_wsol
+
+    assert train_wsol.preset_config("resnet50", "art") == REPO / "configs" / "cub" / "resnet50_art.yaml"
+    assert train_wsol.preset_config("vgg_gap", "natural") == REPO / "configs" / "cub" / "vgg_gap_natural.yaml"
+    assert train_wsol.preset_config("resnet_tiny", "art") == REPO / "configs" / "demo" / "base.yaml"
+    assert train_wsol.preset_config(None, None) is None

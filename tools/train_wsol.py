@@ -2,12 +2,12 @@
 """Train a WSOL classifier: natural, ART, PGD-AT, ADL, IG-NORM or IG-SUM-NORM.
 
     python tools/train_wsol.py --arch vgg_gap --method art --data CUB_200_2011
-    python tools/train_wsol.py --config configs/demo/vgg_gap_tiny_art.yaml --epochs 5
+    python tools/train_wsol.py --config configs/demo/base.yaml --method art --epochs 5
     python tools/train_wsol.py --resume runs/vgg_gap-art-20261124-2100 [--epochs 30]
     torchrun --nproc_per_node 4 tools/train_wsol.py --config configs/cub/resnet50_art.yaml --data CUB
 
-Without --config the preset configs/cub/<arch>_<method>.yaml (paper values) or
-configs/demo/<arch>_<method>.yaml is used when it exists, else the built-in defaults.
+Without --config the preset configs/cub/<arch>_<method>.yaml (paper values) is used when it
+exists; CPU-sized archs (resnet_tiny, vgg_gap_tiny, ...) get configs/demo/base.yaml.
 Without --data the built-in synthetic CUB-format dataset is generated once into a cache folder
 ($ART_WSOL_CACHE, default ~/.cache/art-wsol) and used. Precedence: defaults < config file <
 --arch/--method/--data/--epochs/--batch-size/--image-size/--seed < --set key=value.
@@ -66,13 +66,13 @@ def check_choice(value: str | None, valid: list[str], option: str, allow_timm: b
 
 
 def preset_config(arch: str | None, method: str | None) -> Path | None:
-    """configs/cub/<arch>_<method>.yaml or configs/demo/<arch>_<method>.yaml, when it exists."""
-    if not arch or not method:
-        return None
-    for folder in ("cub", "demo"):
-        path = REPO / "configs" / folder / f"{arch.replace(':', '_')}_{method}.yaml"
+    """configs/cub/<arch>_<method>.yaml for the paper archs, configs/demo/base.yaml for the CPU ones."""
+    if arch and method:
+        path = REPO / "configs" / "cub" / f"{arch.replace(':', '_')}_{method}.yaml"
         if path.is_file():
             return path
+    if arch and arch not in PAPER_ARCHS:
+        return REPO / "configs" / "demo" / "base.yaml"
     return None
 
 
