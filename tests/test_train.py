@@ -95,6 +95,7 @@ def test_optimizer_groups_new_layers_at_ten_times(cub):
     assert new_ids == {id(p) for n, p in model.named_parameters() if n.startswith(("conv6.", "fc."))}
     assert all(g["nesterov"] and g["momentum"] == 0.9 and g["weight_decay"] == 5e-4 for g in opt.param_groups)
     for _ in range(40):
+        opt.step()  # no grads: a no-op, keeps the optimizer-then-scheduler order
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.001)
 
