@@ -258,3 +258,20 @@ def test_preset_config_choice():
     assert train_wsol.preset_config("vgg_gap", "natural") == REPO / "configs" / "cub" / "vgg_gap_natural.yaml"
     assert train_wsol.preset_config("resnet_tiny", "art") == REPO / "configs" / "demo" / "base.yaml"
     assert train_wsol.preset_config(None, None) is None
+
+
+def test_an_interrupted_synthetic_generation_is_redone(tmp_path, caplog):
+    from wsol.engine.train import prepare_data, synthetic_root
+
+    cfg = load_config(None, [f"data.cache_dir={tmp_path}", "data.synthetic.num_classes=2",
+                             "data.synthetic.images_per_class=6", "data.synthetic.size=40", "data.val_per_class=1"])
+    prepare_data(cfg)
+    info_path = synthetic_root(cfg) / "synthetic_info.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps(info | {"complete": False}))  # as a run killed mid-generation leaves it
+    (synthetic_root(cfg) / "images.txt").unlink()
+    with caplog.at_level("WARNING"):
+        root, train_split, val_split, bad = prepare_data(cfg)
+    assert "generating it again" in caplog.text
+    assert json.loads(info_path.read_text())["complete"] is True
+    assert len(train_split) == 4 and len(val_split) == 2 and not bad

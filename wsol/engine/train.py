@@ -72,10 +72,29 @@ def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
         # runs started side by side share the cache: one generates, the others wait and reuse
         with open(root.parent / ".generate.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            make_synthetic_cub(root, num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
-                               seed=s.seed, train_fraction=s.train_fraction, progress=False)
+            params = dict(num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
+                          seed=s.seed, train_fraction=s.train_fraction, progress=False)
+            try:
+                make_synthetic_cub(root, **params)
+            except FileExistsError:
+                if not _stale_synthetic(root):
+                    raise
+                log.warning("%s holds an incomplete or older synthetic dataset (an interrupted run?); "
+                            "generating it again", root)
+                make_synthetic_cub(root, overwrite=True, **params)
     _barrier(info)
     return root
+
+
+def _stale_synthetic(root: Path) -> bool:
+    """Whether `root` holds this generator's output that was cut off or comes from another version."""
+    from wsol.data.synthetic import GENERATOR_VERSION
+
+    try:
+        info = json.loads((root / "synthetic_info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("complete") is False or info.get("version") != GENERATOR_VERSION
 
 
 def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
