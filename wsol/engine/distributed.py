@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "sync_gradients", "broadcast_parameters",
-           "all_reduce_sum"]
+           "broadcast_buffers", "all_reduce_sum", "gather_objects", "barrier"]
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,20 @@ def cleanup_distributed(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
+def _broadcast(tensors, info: DistInfo) -> None:
+    if info.enabled:
+        for t in tensors:
+            dist.broadcast(t.data, src=0)
+
+
 def broadcast_parameters(model: nn.Module, info: DistInfo) -> None:
     """Copy rank 0's parameters and buffers to every rank (as DDP does at construction)."""
-    if not info.enabled:
-        return
-    for t in list(model.parameters()) + list(model.buffers()):
-        dist.broadcast(t.data, src=0)
+    _broadcast(list(model.parameters()) + list(model.buffers()), info)
+
+
+def broadcast_buffers(model: nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BN statistics) to every rank (DDP's broadcast_buffers, before each step)."""
+    _broadcast(model.buffers(), info)
 
 
 def sync_gradients(model: nn.Module, info: DistInfo) -> None:
@@ -93,3 +101,17 @@ def all_reduce_sum(values: list[float], info: DistInfo, device: torch.device | s
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def gather_objects(obj, info: DistInfo) -> list:
+    """[obj of rank 0, obj of rank 1, ...] on every rank; [obj] in a single process."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()

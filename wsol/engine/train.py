@@ -19,9 +19,7 @@ import json
 import logging
 import math
 import os
-import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +34,10 @@ from wsol.methods import build_method
 from wsol.models import PretrainedWeightsMissing, build_model
 
 from .checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint, save_checkpoint
-from .distributed import (DistInfo, all_reduce_sum, broadcast_parameters, cleanup_distributed, init_distributed,
-                          sync_gradients)
+from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_buffers, broadcast_parameters,
+                          cleanup_distributed, gather_objects, init_distributed, sync_gradients)
+from .train_state import (RunState, load_train_state, rng_state, save_train_state, seed_everything, select_better,
+                          set_rng_state)
 from .validate import validate
 
 __all__ = ["TrainingError", "train", "prepare_data", "build_training_model", "build_optimizer", "synthetic_root"]
@@ -82,7 +82,7 @@ def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
                 log.warning("%s holds an incomplete or older synthetic dataset (an interrupted run?); "
                             "generating it again", root)
                 make_synthetic_cub(root, overwrite=True, **params)
-    _barrier(info)
+    barrier(info)
     return root
 
 
@@ -196,73 +196,6 @@ def build_optimizer(model: torch.nn.Module, cfg: Config):
     return opt, sched
 
 
-# -- RNG state -------------------------------------------------------------------------------------
-
-def _rng_state() -> dict:
-    """torch / numpy / python (/ CUDA) RNG states as plain lists (picklable across ranks, weights_only-safe)."""
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state().tolist(),
-             "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-             "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
-    n = state["numpy"]
-    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-# -- run state --------------------------------------------------------------------------------------
-
-@dataclass
-class RunState:
-    epoch: int = 0                     # epochs completed
-    global_step: int = 0
-    best_value: float | None = None
-    best_epoch: int | None = None
-    nonfinite: int = 0
-    skipped: dict = field(default_factory=dict)   # image_id -> error
-
-
-def _select_better(metric: str, value: float, best: float | None) -> bool:
-    if metric == "last" or best is None:
-        return True
-    return value < best if metric == "loss" else value > best
-
-
-def _save_train_state(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: could not write the training state ({err})") from err
-
-
-def _load_train_state(run: Path, meta: dict) -> dict:
-    name = meta.get("train_state")
-    if not name:
-        raise CheckpointError(f"{run}/checkpoint-last.json names no train_state; the run cannot be resumed")
-    path = run / name
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise CheckpointError(f"{path}: unreadable training state ({err})") from err
-
-
 # -- the trainer --------------------------------------------------------------------------------------
 
 class Trainer:
@@ -278,14 +211,14 @@ class Trainer:
         if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
             raise ConfigError(f"model.num_classes is {cfg.model.num_classes} but the data at {self.root} has "
                               f"{num_classes} classes")
-        _seed_everything(cfg.train.seed)
+        seed_everything(cfg.train.seed)
         self.model = build_training_model(cfg, num_classes, self.method.needs_adl).to(self.device)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg)
         self.state = RunState()
         if resume:
             self._resume(num_classes)
         else:
-            _seed_everything(cfg.train.seed + info.rank)
+            seed_everything(cfg.train.seed + info.rank)
         for image, error in bad:
             self.state.skipped.setdefault(image, error)
         broadcast_parameters(self.model, info)
@@ -302,12 +235,12 @@ class Trainer:
 
         saved, _ = load_checkpoint(self.run / "checkpoint-last", arch=self.cfg.model.arch, num_classes=num_classes)
         self.model.load_state_dict(saved.state_dict())
-        state = _load_train_state(self.run, meta)
+        state = load_train_state(self.run, meta)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.state = RunState(**state["run"])
         rngs = state["rng"]
-        _set_rng_state(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+        set_rng_state(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
         _truncate_metrics(self.run / "metrics.jsonl", self.state.epoch)
         if self.info.is_main:
             log.info("resumed %s at epoch %d of %d", self.run, self.state.epoch, self.cfg.train.epochs)
@@ -356,9 +289,7 @@ class Trainer:
     def _step(self, batch: dict, epoch: int, i: int):
         x = batch["image"].to(self.device, non_blocking=True)
         y = batch["label"].to(self.device, non_blocking=True)
-        if self.info.enabled:  # rank 0's BN statistics, as DDP's broadcast_buffers
-            for b in self.model.buffers():
-                torch.distributed.broadcast(b.data, src=0)
+        broadcast_buffers(self.model, self.info)
         with _autocast(self.cfg.train.amp, self.device):
             out = self.method.step(self.model, x, y)
         finite = all_reduce_sum([float(torch.isfinite(out.loss).item())], self.info)[0] == self.info.world_size
@@ -391,11 +322,11 @@ class Trainer:
     # ---- checkpoints and logs
     def _checkpoint(self, epoch: int, metrics: dict, is_best: bool) -> None:
         info = self.info
-        rngs = _gather_objects(_rng_state(), info)
+        rngs = gather_objects(rng_state(), info)
         if not info.is_main:
             return
         name = f"train-state-{epoch + 1:04d}.pt"
-        _save_train_state(self.run / name, {
+        save_train_state(self.run / name, {
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": rngs, "run": vars(self.state)})
         common = dict(class_names=self.class_names, image_size=self.cfg.data.image_size,
@@ -424,7 +355,7 @@ class Trainer:
                 last_val = self._validate()
                 metrics.update({f"val_{k}": v for k, v in last_val.items()})
             value = _selection_value(cfg.val.select_metric, last_val)
-            is_best = value is not None and _select_better(cfg.val.select_metric, value, self.state.best_value)
+            is_best = value is not None and select_better(cfg.val.select_metric, value, self.state.best_value)
             if is_best:
                 self.state.best_value, self.state.best_epoch = value, epoch + 1
             self.state.epoch = epoch + 1
@@ -440,7 +371,7 @@ class Trainer:
         if self.info.is_main:
             result = validate(self.model, self.val_loader, self.cfg.val, self.cfg.data.image_size, self.device)
             self.model.train()
-        result = _gather_objects(result, self.info)[0]
+        result = gather_objects(result, self.info)[0]
         for image, error in result.pop("skipped_images", {}).items():
             self.state.skipped.setdefault(image, error)
         return result
@@ -448,7 +379,8 @@ class Trainer:
     def _ranks_in_sync(self) -> bool:
         """Whether every rank ended with the same parameters (gradient averaging worked)."""
         sums = [float(p.detach().double().sum()) for p in self.model.parameters()]
-        return all(s == _gather_objects(sums, self.info)[0] for s in _gather_objects(sums, self.info))
+        everyone = gather_objects(sums, self.info)
+        return all(s == everyone[0] for s in everyone)
 
     def _report(self, last_val: dict) -> dict:
         report = {"run": str(self.run), "epochs": self.state.epoch, "method": self.cfg.method.name,
@@ -479,19 +411,6 @@ def _autocast(amp: str, device: torch.device):
     if amp == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)
-
-
-def _barrier(info: DistInfo) -> None:
-    if info.enabled:
-        torch.distributed.barrier()
-
-
-def _gather_objects(obj, info: DistInfo) -> list:
-    if not info.enabled:
-        return [obj]
-    out = [None] * info.world_size
-    torch.distributed.all_gather_object(out, obj)
-    return out
 
 
 def _selection_value(metric: str, val: dict) -> float | None:
@@ -538,7 +457,7 @@ def train(cfg: Config | None, out_dir: str | os.PathLike, resume: bool = False,
         if info.is_main:
             run.mkdir(parents=True, exist_ok=True)
             save_config(cfg, run / "config.yaml")
-        _barrier(info)
+        barrier(info)
         trainer = Trainer(cfg, run, info, resume)
         return trainer.fit()
     finally:
