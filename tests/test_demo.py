@@ -1,28 +1,79 @@
-"""The README's demo command, end to end, on a small synthetic set."""
+"""The README's demo command and benchmarks/wsol_table.py, end to end, on tiny synthetic sets."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--classes", "3", "--images-per-class", "12", "--size", "64", "--image-size", "56",
+        "--set", "data.val_per_class=1"]
 
 
-def test_demo_runs_and_writes_report(tmp_path):
+def run(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ART_WSOL_CACHE=str(tmp_path / "cache"))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_demo_trains_scores_localizes_and_reports(tmp_path):
     out = tmp_path / "demo"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "demo.py"), "--out", str(out), "--classes", "3",
-                        "--images-per-class", "6", "--size", "64"], capture_output=True, text=True, timeout=300)
+    cmd = [str(ROOT / "tools" / "demo.py"), "--out", str(out), "--pretrain-epochs", "1", "--epochs", "1", *TINY]
+    r = run(cmd, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert r.stdout.strip().splitlines()[-1] == f"Report: {(out / 'report.md').resolve()}"
+    for step in range(1, 7):
+        assert f"[{step}/6]" in r.stdout
     report = (out / "report.md").read_text()
-    assert "masks found:     18 of 18" in report
-    assert report.count("| True |") == 5  # every backbone: logits == fc(GAP(features))
-    assert (out / "samples.png").stat().st_size > 10_000
-    assert "identical logits = True" in r.stdout
-    for saliency in ("grad", "cam"):
-        res = json.loads((out / "run" / f"eval-test-{saliency}.json").read_text())
-        assert res["num_images"] == 9 and "MaxBoxAccV2" in res and "PxAP" in res
-    assert "| grad |" in report and "| cam |" in report and "untrained" in report
+    # the table: one row per trained model, every column filled with a number
+    for method in ("natural", "art", "adl"):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {method} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 9 and all(c.replace(".", "").isdigit() for c in cells[1:8]), row
+        assert (out / method / "checkpoint-last.safetensors").is_file()
+        cfg = (out / method / "config.yaml").read_text()
+        assert "pretrained: " + str(out / "pretrain" / "checkpoint-last.safetensors") in cfg
+        evaluated = json.loads((out / method / "eval" / "eval-test-grad.json").read_text())
+        assert evaluated["num_images"] == 18 and evaluated["MaxBoxAccV2"]["mean"] >= 0
+    assert "mode: fast" in (out / "art" / "config.yaml").read_text()
+    assert "art − natural:" in report and "Centre-Gaussian baseline" in report
+    for fig in ("boxacc-curves.png", "natural-vs-art-overlays.png", "training-curves.png"):
+        assert f"]({fig})" in report and (out / fig).stat().st_size > 10_000
     assert len(list((out / "localize").glob("*.overlay.png"))) == 3
+    # a second run with the same settings reuses every finished stage
+    r2 = run(cmd, tmp_path)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert r2.stdout.count("reusing the finished run") == 4
+
+
+def test_demo_bad_option_is_one_clear_error(tmp_path):
+    r = run([str(ROOT / "tools" / "demo.py"), "--out", str(tmp_path / "d"), "--set", "train.epoch=3"], tmp_path)
+    assert r.returncode == 1
+    assert "unknown key 'epoch'" in r.stdout and "Traceback" not in r.stdout + r.stderr
+
+
+def test_wsol_table_runs_pairs_and_records(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    cmd = [str(ROOT / "benchmarks" / "wsol_table.py"), "--methods", "art", "--seeds", "0", "1",
+           "--pretrain-epochs", "1", "--epochs", "1", "--jobs", "2", "--out", str(tmp_path / "runs"),
+           "--results", str(results), "--eval-batch-size", "16",
+           *[a for kv in ("data.synthetic.num_classes=3", "data.synthetic.images_per_class=12",
+                          "data.synthetic.size=64", "data.image_size=56", "data.resize_size=64",
+                          "data.val_per_class=1") for a in ("--set", kv)]]
+    r = run(cmd, tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    text = results.read_text()
+    assert "## wsol_table" in text and "benchmarks/wsol_table.py --methods art" in text
+    # natural is added for the paired comparison; 2 seeds -> mean ± sd cells
+    assert "| resnet_tiny | natural | 2 |" in text and "| resnet_tiny | art | 2 |" in text
+    assert "| resnet_tiny | art − natural |" in text and "Centre-Gaussian baseline" in text
+    assert text.count("| resnet_tiny | art | ") == 3  # aggregate row + one per seed
+    for seed in (0, 1):
+        art = tmp_path / "runs" / "resnet_tiny" / f"seed{seed}" / "art"
+        assert json.loads((art / "table-row.json").read_text())["num_images"] == 18
+        assert f"seed{seed}/pretrain/checkpoint-last.safetensors" in (art / "config.yaml").read_text()
+    # rerun: every run and score is reused, nothing retrained
+    r2 = run(cmd + ["--no-record"], tmp_path)
+    assert r2.returncode == 0 and r2.stdout.count("reusing finished run") == 6 and "training ->" not in r2.stdout

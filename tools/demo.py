@@ -1,14 +1,21 @@
 #!/usr/bin/env python
-"""The art-wsol demo on the built-in synthetic CUB-format data (CPU, a few minutes).
+"""The art-wsol demo: natural training vs ART (and ADL, PGD-AT) on the built-in synthetic data, CPU.
 
-    python tools/demo.py [--out demo_out] [--classes 10] [--images-per-class 40] [--size 128]
+    python tools/demo.py [--out demo_out] [--with-pgd] [--pretrain-epochs 12] [--epochs 6]
 
-Steps: generate the synthetic CUB-200-2011-format dataset, validate it with the CUB reader,
-write its wsolevaluation metadata, build every CPU-sized WSOL backbone and run it on a batch
-(logits, feature map, CAM), round-trip a checkpoint, run the WSOL evaluation (Grad and CAM,
-wsolevaluation protocol) and tools/localize.py on that checkpoint, and write a report with
-figures. The checkpoint is UNTRAINED (random init) until the demo trains (issue 5), so its
-scores are chance level: the demo shows the pipeline, not the method.
+1. the synthetic CUB-format dataset (generated once into the cache, checked with the CUB reader);
+2. stage 1: a natural resnet_tiny trained from scratch (configs/demo/base.yaml), the CPU
+   stand-in for the paper's ImageNet initialisation;
+3. stage 2: natural, ART (fast mode), ADL (and PGD-AT with --with-pgd) fine-tuned from it for
+   the same epochs (configs/demo/finetune.yaml);
+4. every model scored on the test split: Grad and CAM GT-known / Top-1 Loc (the ART paper's
+   fixed-threshold protocol), top-1 accuracy, MaxBoxAccV2 (wsolevaluation protocol);
+5. tools/localize.py on three test images with the ART model;
+6. report.md with the table, BoxAcc-vs-threshold curves, natural-vs-ART overlays side by side
+   and training curves. Finished stages are reused when the demo runs again with the same settings.
+
+One seed: differences of a few points are within seed-to-seed spread; benchmarks/wsol_table.py
+runs the same protocol over seeds (results in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -16,180 +23,256 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
 
-from wsol.data import (  # noqa: E402
-    CubDataset,
-    build_transform,
-    collate_samples,
-    convert_official_to_wsoleval,
-    load_split,
-)
+from wsol.config import ConfigError, load_config, save_config  # noqa: E402
+from wsol.data import CubDataset, build_transform, collate_samples, load_split  # noqa: E402
 from wsol.data.check import check_dataset  # noqa: E402
-from wsol.data.synthetic import make_synthetic_cub  # noqa: E402
-from wsol.engine import load_checkpoint, save_checkpoint  # noqa: E402
-from wsol.engine.evaluate import EvalOptions, evaluate_checkpoint  # noqa: E402
+from wsol.engine import load_checkpoint  # noqa: E402
+from wsol.engine.evaluate import raw_maps  # noqa: E402
 from wsol.engine.localize import Localizer, localize_files  # noqa: E402
-from wsol.models import build_model  # noqa: E402
+from wsol.engine.table import COLUMNS, centre_baseline, score_run  # noqa: E402
+from wsol.engine.train import TrainingError, prepare_data, train  # noqa: E402
+from wsol.localization import boxes_at_threshold, normalize_scoremap  # noqa: E402
+from wsol.viz import (  # noqa: E402
+    GT_COLOUR,
+    draw_boxes,
+    overlay_heatmap,
+    plot_method_curves,
+    plot_training_curves,
+    save_overlay_grid,
+    to_uint8_image,
+)
 
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs" / "demo"
 log = logging.getLogger("demo")
-ARCHS = ("vgg_gap_tiny", "vgg_gap_small", "resnet_tiny", "resnet18", "timm:efficientnet_lite0")
+METHODS = {  # name -> config overrides of stage 2
+    "natural": ["method.name=natural"],
+    "art": ["method.name=art", "method.art.mode=fast"],
+    "adl": ["method.name=adl"],
+    "pgd": ["method.name=pgd"],
+}
+COST = {"natural": 1.0, "adl": 1.0, "art": 4.5, "pgd": 7.0}  # step cost / natural (benchmarks/RESULTS.md)
 
 
-def step(i: int, n: int, text: str) -> None:
-    log.info("[%d/%d] %s", i, n, text)
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    ap.add_argument("--arch", default="resnet_tiny")
+    ap.add_argument("--methods", nargs="+", default=["natural", "art", "adl"], choices=sorted(METHODS))
+    ap.add_argument("--with-pgd", action="store_true", help="also PGD-AT (about 7x a natural epoch)")
+    ap.add_argument("--pretrain-epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=6, help="stage-2 epochs per method")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classes", type=int, help="synthetic classes (default: the config's, 10)")
+    ap.add_argument("--images-per-class", type=int, help="synthetic images per class (default 300)")
+    ap.add_argument("--size", type=int, help="synthetic image size in px (default 128)")
+    ap.add_argument("--image-size", type=int, help="network input size (default 112)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, every run")
+    args = ap.parse_args(argv)
+    if args.with_pgd and "pgd" not in args.methods:
+        args.methods.append("pgd")
+    if "natural" not in args.methods:
+        args.methods.insert(0, "natural")
+    return args
 
 
-def generate(out: Path, args) -> Path:
-    root = out / "data" / "CUB_200_2011"
-    params = dict(num_classes=args.classes, images_per_class=args.images_per_class, size=args.size, seed=args.seed)
-    stamp = out / "data" / "params.json"
-    if root.is_dir() and stamp.is_file() and json.loads(stamp.read_text()) == params:
-        log.info("    reusing %s (same parameters)", root)
-        return root
-    if root.exists():
-        import shutil
+def common_overrides(args) -> list[str]:
+    out = [f"model.arch={args.arch!r}", f"train.seed={args.seed}"]
+    for flag, key in (("classes", "data.synthetic.num_classes"), ("images_per_class", "data.synthetic.images_per_class"),
+                      ("size", "data.synthetic.size"), ("image_size", "data.image_size")):
+        if getattr(args, flag) is not None:
+            out.append(f"{key}={getattr(args, flag)}")
+    if args.image_size is not None:
+        out.append(f"data.resize_size={round(args.image_size * 8 / 7)}")
+    return out + list(args.set)
 
-        shutil.rmtree(root)
+
+def run_stage(name: str, config: Path, overrides: list[str], out: Path) -> tuple[dict, float]:
+    """Train one run into `out`, or reuse it when it finished with the same effective config."""
+    cfg = load_config(config, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = save_config(cfg, Path(tmp) / "config.yaml").read_text()
+    timing = out / "demo-timing.json"
+    if timing.is_file() and (out / "report.json").is_file() and (out / "config.yaml").is_file() \
+            and (out / "config.yaml").read_text() == wanted:
+        log.info("    %s: reusing the finished run in %s", name, out)
+        return json.loads((out / "report.json").read_text()), float(json.loads(timing.read_text())["train_s"])
     t = time.perf_counter()
-    make_synthetic_cub(root, **params)
-    stamp.write_text(json.dumps(params))
-    log.info("    wrote %s in %.1f s", root, time.perf_counter() - t)
-    return root
+    report = train(cfg, out)
+    elapsed = time.perf_counter() - t
+    timing.write_text(json.dumps({"train_s": elapsed}))
+    return report, elapsed
 
 
-def run_backbones(batch: dict, class_names: list[str], out: Path) -> list[dict]:
-    num_classes = len(class_names)
-    rows = []
-    x = batch["image"]
-    for arch in ARCHS:
-        torch.manual_seed(0)
-        model = build_model(arch, num_classes=num_classes).eval()
-        t = time.perf_counter()
+def history(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, image_size: int, path: Path,
+                     n: int = 6) -> Path:
+    """Grid: one test image per row; image with GT box, then each model's Grad and CAM map with the
+    box at that model's best MaxBoxAcc threshold (red) and the GT box (green)."""
+    split = load_split(data, "test")
+    ds = CubDataset(split, build_transform("wsoleval", image_size))
+    picks = [ds[i] for i in np.linspace(0, len(ds) - 1, n).round().astype(int)]
+    batch = collate_samples(picks)
+    x, y = batch["image"], batch["label"]
+    models = {name: load_checkpoint(run / "checkpoint-last")[0] for name, run in runs.items()}
+    columns = [(name, sal) for sal in ("grad", "cam") for name in models]
+    maps, preds = {}, {}
+    for name, model in models.items():
         with torch.no_grad():
-            logits, feats = model.forward_with_features(x)
-        ms = 1000 * (time.perf_counter() - t)
-        cam = torch.einsum("ck,bkhw->bchw", model.classifier_weight, feats)
-        gap_check = torch.allclose(model.classifier(feats.mean((2, 3))), logits, atol=1e-4)
-        rows.append(dict(arch=arch, params=sum(p.numel() for p in model.parameters()),
-                         feature_map=tuple(feats.shape[1:]), cam=tuple(cam.shape[1:]), ms=ms, gap_ok=gap_check))
-        log.info("    %-26s %6.2fM params  features %-16s CAM %-14s %7.1f ms/batch of %d  logits==fc(GAP)=%s",
-                 arch, rows[-1]["params"] / 1e6, str(rows[-1]["feature_map"]), str(rows[-1]["cam"]), ms, len(x),
-                 gap_check)
-    model = build_model(ARCHS[0], num_classes=num_classes).eval()
-    save_checkpoint(out / "run" / "checkpoint-best", model, image_size=x.shape[-1], class_names=class_names)
-    loaded, meta = load_checkpoint(out / "run", arch=ARCHS[0], num_classes=num_classes)
-    with torch.no_grad():
-        same = torch.equal(model(x), loaded(x))
-    log.info("    checkpoint round trip (%s): identical logits = %s", meta["arch"], same)
-    return rows
+            preds[name] = model(x).argmax(1)
+        for sal in ("grad", "cam"):
+            raw = raw_maps(model, x, y, sal, "wsolevaluation")
+            maps[name, sal] = [normalize_scoremap(m, (image_size, image_size)) for m in raw]
+    panels, titles = [], []
+    for i in range(len(picks)):
+        img = to_uint8_image(x[i])
+        gt = batch["boxes"][i].numpy()
+        panels.append(draw_boxes(img, gt, GT_COLOUR))
+        titles.append(f"{ds.class_names[int(y[i])].split('.', 1)[-1][:18]}")
+        for name, sal in columns:
+            tau = rows[name][f"{sal}_best_threshold"]
+            box = boxes_at_threshold(maps[name, sal][i], tau)
+            panel = draw_boxes(overlay_heatmap(img, maps[name, sal][i]), gt, GT_COLOUR)
+            panels.append(draw_boxes(panel, box))
+            ok = "ok" if int(preds[name][i]) == int(y[i]) else "wrong class"
+            titles.append(f"{name} {sal} (tau {tau:.2f}, {ok})")
+    return save_overlay_grid(panels, titles, path, cols=1 + len(columns),
+                             suptitle="test images: green = true box, red = box from the map at the model's best "
+                                      "MaxBoxAcc threshold")
 
 
-def figure(ds: CubDataset, path: Path, n: int = 12) -> None:
-    n = min(n, len(ds))
-    cols = min(6, n)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(2 * rows, cols, figsize=(2.2 * cols, 4.4 * rows), squeeze=False)
-    step_ = max(1, len(ds) // n)
-    for k in range(n):
-        item = ds[k * step_]
-        r, c = divmod(k, cols)
-        ax, axm = axes[2 * r, c], axes[2 * r + 1, c]
-        ax.imshow(item["image"].permute(1, 2, 0).numpy())
-        for x0, y0, x1, y1 in item["boxes"].tolist():
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5))
-        ax.set_title(ds.class_names[item["label"]].split(".", 1)[-1], fontsize=7)
-        axm.imshow(item["mask"].numpy(), cmap="gray")
-    for a in axes.flat:
-        a.axis("off")
-    fig.suptitle("synthetic CUB test images: ground-truth box (green) and mask", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def fmt(v) -> str:
+    return "–" if v is None else f"{v:.1f}"
 
 
-def write_report(out: Path, report, rows: list[dict], fig: Path, args, evals: dict) -> Path:
+def write_report(out: Path, args, data_lines: list[str], times: dict, rows: dict, centre: dict, figures: dict,
+                 detections: list[dict], total_s: float) -> Path:
+    head = "| model | " + " | ".join(t for _, t in COLUMNS) + " | train time |"
+    table = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    for name, r in rows.items():
+        table.append(f"| {name} | " + " | ".join(fmt(r.get(k)) for k, _ in COLUMNS) + f" | {times[name] / 60:.1f} min |")
+    nat = rows["natural"]
+    diffs = [f"- {name} − natural: Grad GT-known Loc {r['grad_gt_known'] - nat['grad_gt_known']:+.1f}, Grad "
+             f"MaxBoxAccV2 {r['grad_v2'] - nat['grad_v2']:+.1f}, CAM MaxBoxAccV2 {r['cam_v2'] - nat['cam_v2']:+.1f}, "
+             f"top-1 accuracy {r['top1_acc'] - nat['top1_acc']:+.1f} points" for name, r in rows.items() if name != "natural"]
+    n_test = nat["num_images"]
     lines = [
         "# art-wsol demo report", "",
-        f"Synthetic CUB-format dataset: {args.classes} classes x {args.images_per_class} images, "
-        f"{args.size} px, seed {args.seed}.", "",
-        "## Dataset check", "", "```", *report.summary_lines(), "```", "",
-        "## Backbones (random init, one batch of test images)", "",
-        "| arch | params (M) | feature map | CAM | ms / batch | logits == fc(GAP(features)) |",
-        "|---|---|---|---|---|---|",
-        *[f"| {r['arch']} | {r['params'] / 1e6:.2f} | {r['feature_map']} | {r['cam']} | {r['ms']:.1f} | "
-          f"{r['gap_ok']} |" for r in rows], "",
-        "## WSOL evaluation of the untrained checkpoint (wsolevaluation protocol, test split)", "",
-        "Random init: these numbers are the chance level of the pipeline, not a result. Trained models",
-        "(tools/train_wsol.py) and the paper's table (issue 5) replace this section.", "",
-        "| map | top-1 acc | MaxBoxAcc (IoU 50) | MaxBoxAccV2 (mean) | PxAP | mIoU |", "|---|---|---|---|---|---|",
-        *[f"| {k} | {r['top1_acc']:.1f} | {r['MaxBoxAcc']['50']:.1f} | {r['MaxBoxAccV2']['mean']:.1f} | "
-          f"{r['PxAP']:.1f} | {r['mIoU']:.1f} |" for k, r in evals.items()], "",
-        *[f"![{k} overlays](run/eval-test-{k}-overlays.png)" for k in evals], "",
-        "## Data", "", f"![samples]({fig.name})", "",
+        f"{args.arch}, seed {args.seed}, on the built-in synthetic CUB-format benchmark; {platform.platform()}; "
+        f"total {total_s / 60:.1f} min.", "",
+        "Protocol: stage 1 trains a natural model from scratch "
+        f"({args.pretrain_epochs} epochs, {times['pretrain'] / 60:.1f} min), the CPU stand-in for ImageNet "
+        f"initialisation; stage 2 fine-tunes every method from it for {args.epochs} epochs with a fresh classifier "
+        "(ART in its fast mode). The last checkpoint of each is scored on the test split "
+        f"({n_test} images, never used for training or model selection).", "",
+        "## WSOL table (test split)", "",
+        "GT-known / Top-1 Loc: the ART paper's protocol (resize + centre crop, fixed threshold: Grad 0.2, "
+        "CAM 0.1, the official gradient-map pipeline). MaxBoxAccV2: wsolevaluation (mean over IoU 30/50/70 "
+        "of the best-threshold box accuracy, all contours).", "",
+        *table, "", *diffs, "",
+        f"Centre-Gaussian baseline (one centred Gaussian for every image, the same for all images): "
+        f"MaxBoxAccV2 {centre['v2']:.1f}, MaxBoxAcc {centre['v1']:.1f}. A map that scores near it has learned "
+        "little about where the object is.", "",
+        "One seed. On this benchmark the spread between seeds is a few points, so a difference of that "
+        "size is not evidence either way; `benchmarks/wsol_table.py` runs the same protocol over seeds "
+        "(see benchmarks/RESULTS.md for the measured table and what it found).", "",
+        "## BoxAcc vs threshold (wsolevaluation, IoU 0.5)", "", f"![curves]({figures['curves'].name})", "",
+        "## Natural vs ART, side by side", "", f"![overlays]({figures['overlays'].name})", "",
+        "## Training curves (stage 2)", "", f"![training]({figures['training'].name})", "",
+        "## tools/localize.py (ART model, Grad map)", "",
+        "| image | predicted class | score | box (x0, y0, x1, y1) | overlay |", "|---|---|---|---|---|",
+        *[f"| {Path(d['image']).name} | {d['class_name']} | {d['score']:.2f} | {d['boxes'][0]} | "
+          f"[png](localize/{Path(d['image']).stem}.overlay.png) |" for d in detections], "",
+        "## Data", "", "```", *data_lines, "```", "",
+        "Run folders (config.yaml, checkpoints, metrics.jsonl, eval JSON and plots): "
+        + ", ".join(f"`{name}/`" for name in ["pretrain", *rows]) + ".", "",
     ]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--images-per-class", type=int, default=40)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    out = Path(args.out)
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
+    logging.getLogger("wsol.engine.evaluate").setLevel(logging.WARNING)  # one line per model instead
+    out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     n = 6
-    step(1, n, "generating the synthetic CUB-format dataset")
-    root = generate(out, args)
-    step(2, n, "validating it with the CUB reader (tools/check_dataset.py)")
-    report = check_dataset(root)
-    for line in report.summary_lines():
-        log.info("    %s", line)
-    if not report.ok:
-        log.error("dataset problems:\n  %s", "\n  ".join(report.problems))
+    common = common_overrides(args)
+    try:
+        log.info("[1/%d] the synthetic CUB-format dataset", n)
+        root, train_split, val_split, _ = prepare_data(load_config(CONFIGS / "base.yaml", common))
+        report = check_dataset(root, progress=False)
+        for line in report.summary_lines():
+            log.info("    %s", line)
+        if not report.ok:
+            log.error("dataset problems:\n  %s", "\n  ".join(report.problems))
+            return 1
+        log.info("[2/%d] stage 1: natural %s from scratch, %d epochs", n, args.arch, args.pretrain_epochs)
+        times, runs = {}, {}
+        _, times["pretrain"] = run_stage("pretrain", CONFIGS / "base.yaml", common + [
+            "method.name=natural", f"train.epochs={args.pretrain_epochs}", f"val.every={args.pretrain_epochs}"],
+            out / "pretrain")
+        epoch_s = times["pretrain"] / max(1, args.pretrain_epochs)
+        weights = out / "pretrain" / "checkpoint-last.safetensors"
+        log.info("[3/%d] stage 2: %s fine-tuned from it, %d epochs each (about %.0f min in all)", n,
+                 ", ".join(args.methods), args.epochs,
+                 sum(COST[m] for m in args.methods) * epoch_s * args.epochs / 60)
+        for i, method in enumerate(args.methods, 1):
+            log.info("    (%d/%d) %s", i, len(args.methods), method)
+            runs[method] = out / method
+            _, times[method] = run_stage(method, CONFIGS / "finetune.yaml", common + METHODS[method] + [
+                f"model.pretrained={str(weights)!r}", f"train.epochs={args.epochs}", f"val.every={args.epochs}"],
+                runs[method])
+        log.info("[4/%d] scoring every model on the test split (Grad and CAM, two protocols)", n)
+        image_size = json.loads((runs["natural"] / "checkpoint-last.json").read_text())["image_size"]
+        rows = {}
+        for method, run in runs.items():
+            rows[method] = score_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
+                                     num_overlays=8)
+            log.info("    %-8s " + "  ".join(f"{t} {fmt(rows[method].get(k))}" for k, t in COLUMNS), method)
+        log.info("[5/%d] tools/localize.py on three test images (ART model, Grad)", n)
+        test = load_split(root, "test")
+        images = [test.image_root / s.image_id for s in test.samples[:: max(1, len(test) // 3)][:3]]
+        who = "art" if "art" in runs else "natural"
+        detections = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize")
+        for det in detections:
+            log.info("    %s -> %s %.2f %s", Path(det["image"]).name, det["class_name"], det["score"], det["boxes"])
+        log.info("[6/%d] writing the report", n)
+        figures = {
+            "curves": plot_method_curves({sal: {m: r["curves"][sal] for m, r in rows.items()} for sal in ("grad", "cam")},
+                                         out / "boxacc-curves.png"),
+            "overlays": compare_overlays({m: runs[m] for m in ("natural", who) if m in runs} if who != "natural"
+                                         else {"natural": runs["natural"]}, rows, root, image_size,
+                                         out / "natural-vs-art-overlays.png"),
+            "training": plot_training_curves({m: history(r) for m, r in runs.items()}, out / "training-curves.png"),
+        }
+        centre = centre_baseline(root, image_size)
+        path = write_report(out, args, report.summary_lines(), times, rows, centre, figures, detections,
+                            time.perf_counter() - t0)
+    except (ConfigError, TrainingError, OSError, ValueError) as err:
+        log.error("demo: error: %s", err)
         return 1
-    step(3, n, "writing wsolevaluation metadata (tools/convert_cub.py)")
-    counts = convert_official_to_wsoleval(root, root / "metadata", val_per_class=2)
-    log.info("    %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
-    step(4, n, "building every CPU-sized backbone and running a batch")
-    ds = CubDataset(load_split(root / "metadata", "test"), build_transform("wsoleval", args.size))
-    batch = collate_samples([ds[i] for i in range(min(8, len(ds)))])
-    rows = run_backbones(batch, ds.class_names, out)
-    step(5, n, "evaluating and localizing with the (untrained) checkpoint")
-    evals = {}
-    for saliency in ("grad", "cam"):
-        opts = EvalOptions(split="test", saliency=saliency, batch_size=32, num_overlays=8)
-        evals[saliency] = evaluate_checkpoint(out / "run", root / "metadata", opts)
-        r = evals[saliency]
-        log.info("    %-4s MaxBoxAccV2 %.1f  MaxBoxAcc %.1f  PxAP %.1f  (top-1 acc %.1f)", saliency,
-                 r["MaxBoxAccV2"]["mean"], r["MaxBoxAcc"]["50"], r["PxAP"], r["top1_acc"])
-    images = [root / "images" / s.image_id for s in ds.split.samples[:3]]
-    for det in localize_files(Localizer(out / "run", "grad"), images, out / "localize"):
-        log.info("    localize %s -> %s %.2f %s", Path(det["image"]).name, det["class_name"], det["score"], det["boxes"])
-    step(6, n, "writing the report")
-    fig = out / "samples.png"
-    figure(ds, fig)
-    path = write_report(out, report, rows, fig, args, evals)
     log.info("")
-    log.info("Figure: %s", fig.resolve())
-    log.info("Report: %s", path.resolve())
+    log.info("Done in %.1f min.", (time.perf_counter() - t0) / 60)
+    print(f"Report: {path}")
     return 0
 
 

@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["to_uint8_image", "overlay_heatmap", "draw_boxes", "save_overlay_grid", "plot_boxacc_curves"]
+__all__ = ["to_uint8_image", "overlay_heatmap", "draw_boxes", "save_overlay_grid", "plot_boxacc_curves",
+           "plot_method_curves", "plot_training_curves"]
 
 PRED_COLOUR = (255, 64, 64)  # RGB
 GT_COLOUR = (64, 255, 64)
@@ -49,7 +50,7 @@ def draw_boxes(image: np.ndarray, boxes, colour=PRED_COLOUR, thickness: int = 1)
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97) if fig._suptitle is not None else None)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -87,4 +88,45 @@ def plot_boxacc_curves(thresholds: np.ndarray, curves: Mapping[str, np.ndarray],
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_method_curves(curves: Mapping[str, Mapping[str, Mapping]], path: str | os.PathLike,
+                       metric: str = "MaxBoxAccV2", iou: str = "50") -> Path:
+    """BoxAcc-vs-threshold of several models side by side, one panel per saliency.
+
+    Args:
+        curves: {saliency: {model name: BoxEvaluator "curve" dict ({"thresholds": [...],
+            metric: {iou: [% per threshold]}})}}.
+    """
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 3.6), squeeze=False)
+    for ax, (saliency, by_model) in zip(axes[0], curves.items()):
+        for name, curve in by_model.items():
+            th = np.asarray(curve["thresholds"])
+            acc = np.asarray(curve[metric][iou], dtype=np.float64)
+            k = int(np.argmax(acc))
+            ax.plot(th, acc, label=f"{name} (max {acc[k]:.1f} at {th[k]:.2f})")
+        ax.set_xlabel(f"{saliency} map threshold")
+        ax.set_ylabel(f"BoxAcc at IoU {int(iou) / 100:.1f} (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(f"{saliency}: {metric} curve, IoU {iou}", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], path: str | os.PathLike,
+                         keys: Sequence[str] = ("train_loss", "train_top1_acc", "val_grad_loc", "val_cam_loc")) -> Path:
+    """Per-epoch metrics.jsonl rows of several runs, one panel per key (missing keys skipped)."""
+    keys = [k for k in keys if any(k in row for rows in histories.values() for row in rows)]
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(3.6 * max(1, len(keys)), 3.0), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, rows in histories.items():
+            pts = [(r["epoch"], r[key]) for r in rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ms=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(key.replace("_", " "), fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     return _save(fig, path)

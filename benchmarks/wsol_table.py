@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""The paper's WSOL table on the built-in synthetic benchmark, over seeds (mean ± sd).
+
+    python benchmarks/wsol_table.py --backbones resnet_tiny --methods natural pgd adl art \\
+        --seeds 0 1 2 --jobs 2
+
+Protocol (the CPU stand-in for the paper's ImageNet-initialised runs; configs/demo/):
+  stage 1  for every backbone and seed, a natural model is trained from scratch
+           (configs/demo/base.yaml, --pretrain-epochs);
+  stage 2  every method is fine-tuned from that checkpoint for the same epochs with a fresh
+           classifier (configs/demo/finetune.yaml, --epochs), so methods differ only in their
+           objective. --scratch trains every method from scratch instead (stage 1 skipped).
+Each stage-2 run's LAST checkpoint is scored on the test split (never seen in training or
+selection): Grad and CAM GT-known / Top-1 Loc under the ART paper's fixed-threshold protocol
+(REFERENCE.md §6.5), top-1 accuracy, and Grad / CAM MaxBoxAccV2 (wsolevaluation protocol).
+
+Methods: natural, pgd (PGD-AT, CUB preset: eps 2/255, 7 steps), adl (ADL layers on), art (the
+fast mode), art_faithful (the official attack, ~10x the cost of fast), ig_norm, ig_sum_norm;
+add `--set key=value` for every run, or `--method-set METHOD key=value` for one method.
+Finished runs and scores are kept under --out and reused, so an interrupted table resumes.
+Prints the table, the per-seed paired differences to natural training, and the centre-Gaussian
+baseline, and appends them to benchmarks/RESULTS.md with the machine, date and command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from wsol.engine.table import COLUMNS, aggregate, centre_baseline, markdown_table, mean_sd, score_run  # noqa: E402
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+METHOD_ARGS = {
+    "natural": ["--method", "natural"],
+    "pgd": ["--method", "pgd"],
+    "adl": ["--method", "adl"],
+    "art": ["--method", "art", "--set", "method.art.mode=fast"],
+    "art_faithful": ["--method", "art", "--set", "method.art.mode=faithful"],
+    "ig_norm": ["--method", "ig_norm"],
+    "ig_sum_norm": ["--method", "ig_sum_norm"],
+}
+CONFIGS = REPO / "configs" / "demo"
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+def run_train(cmd: list[str], out: Path, threads: int, label: str) -> float:
+    """Run tools/train_wsol.py unless `out` already holds a finished run; returns seconds."""
+    done = out / "report.json"
+    if done.is_file():
+        log(f"{label}: reusing finished run {out}")
+        return float(json.loads((out / "timing.json").read_text())["train_s"]) if (out / "timing.json").is_file() \
+            else float("nan")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    log(f"{label}: training -> {out}")
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "train_wsol.py"), *cmd, "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label} failed (exit {proc.returncode}); command: train_wsol.py {' '.join(cmd)}\n"
+                           f"{proc.stderr[-3000:]}")
+    (out / "timing.json").write_text(json.dumps({"train_s": elapsed}))
+    log(f"{label}: done in {elapsed:.0f} s")
+    return elapsed
+
+
+def extra_sets(args, method: str | None = None) -> list[str]:
+    sets = list(args.set) + [kv for m, kv in args.method_set if m == method]
+    return [a for s in sets for a in ("--set", s)]
+
+
+def pretrain(backbone: str, seed: int, args, threads: int) -> Path:
+    out = args.out / backbone / f"seed{seed}" / "pretrain"
+    cmd = ["--config", str(CONFIGS / "base.yaml"), "--arch", backbone, "--method", "natural", "--seed", str(seed),
+           "--epochs", str(args.pretrain_epochs), "--set", f"val.every={args.pretrain_epochs}", *extra_sets(args)]
+    run_train(cmd, out, threads, f"pretrain {backbone} seed {seed}")
+    return out
+
+
+def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
+    out = args.out / backbone / f"seed{seed}" / method
+    if args.scratch:
+        cmd = ["--config", str(CONFIGS / "base.yaml"), "--epochs", str(args.epochs)]
+    else:
+        weights = args.out / backbone / f"seed{seed}" / "pretrain" / "checkpoint-last.safetensors"
+        cmd = ["--config", str(CONFIGS / "finetune.yaml"), "--epochs", str(args.epochs),
+               "--set", f"model.pretrained={str(weights)!r}"]
+    cmd += ["--arch", backbone, *METHOD_ARGS[method], "--seed", str(seed),
+            "--set", f"val.every={args.epochs}", *extra_sets(args, method)]
+    train_s = run_train(cmd, out, threads, f"{method} {backbone} seed {seed}")
+    return {"backbone": backbone, "method": method, "seed": seed, "run": out, "train_s": train_s}
+
+
+def score(run: dict, data: str, batch_size: int) -> dict:
+    cache = run["run"] / "table-row.json"
+    if cache.is_file():
+        return {**run, **json.loads(cache.read_text())}
+    t = time.perf_counter()
+    row = score_run(run["run"] / "checkpoint-last", data, split="test", batch_size=batch_size,
+                    out_dir=run["run"] / "eval")
+    row.pop("curves")
+    cache.write_text(json.dumps(row))
+    log(f"scored {run['method']} {run['backbone']} seed {run['seed']} in {time.perf_counter() - t:.0f} s: "
+        + ", ".join(f"{k} {row[k]:.1f}" for k, _ in COLUMNS if row.get(k) is not None))
+    return {**run, **row}
+
+
+def paired(rows: list[dict], base: str = "natural") -> list[str]:
+    """Per backbone and method: mean ± sd over seeds of (method - natural, same seed) per column."""
+    lines = []
+    keys = ("grad_gt_known", "grad_v2", "cam_gt_known", "cam_v2", "top1_acc")
+    for backbone in dict.fromkeys(r["backbone"] for r in rows):
+        ref = {r["seed"]: r for r in rows if r["backbone"] == backbone and r["method"] == base}
+        for method in dict.fromkeys(r["method"] for r in rows if r["backbone"] == backbone):
+            if method == base:
+                continue
+            cells = []
+            for k in keys:
+                diffs = [r[k] - ref[r["seed"]][k] for r in rows if r["backbone"] == backbone and r["method"] == method
+                         and r["seed"] in ref and r.get(k) is not None]
+                if diffs:
+                    m, s = mean_sd(diffs)
+                    cells.append(f"{m:+.1f} ± {s:.1f}")
+                else:
+                    cells.append("–")
+            lines.append(f"| {backbone} | {method} − {base} | " + " | ".join(cells) + " |")
+    if not lines:
+        return []
+    return ["| backbone | difference (same seed) | Grad GT-known Loc | Grad MaxBoxAccV2 | CAM GT-known Loc | "
+            "CAM MaxBoxAccV2 | Top-1 Acc |", "|---|---|---|---|---|---|---|", *lines]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backbones", nargs="+", default=["resnet_tiny"])
+    ap.add_argument("--methods", nargs="+", default=["natural", "pgd", "adl", "art"], choices=sorted(METHOD_ARGS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--pretrain-epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=6, help="stage-2 (or --scratch) epochs per method")
+    ap.add_argument("--scratch", action="store_true", help="train every method from scratch (no stage 1)")
+    ap.add_argument("--jobs", type=int, default=2, help="trainings at a time (torch threads split between them)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    ap.add_argument("--method-set", nargs=2, action="append", default=[], metavar=("METHOD", "KEY=VALUE"),
+                    help="override for one method's runs, e.g. --method-set art method.art.lam=2")
+    ap.add_argument("--eval-batch-size", type=int, default=64)
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "wsol_table")
+    ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if "natural" not in args.methods:
+        args.methods.insert(0, "natural")  # every comparison is paired with natural training
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        if not args.scratch:
+            list(pool.map(lambda job: pretrain(*job, args, threads), [(b, s) for b in args.backbones for s in args.seeds]))
+        jobs = [(b, s, m) for b in args.backbones for s in args.seeds for m in args.methods]
+        # the slow methods first, so the pool's last minutes are not one long run alone
+        jobs.sort(key=lambda j: j[2] not in ("art_faithful", "pgd", "art", "ig_norm", "ig_sum_norm"))
+        runs = list(pool.map(lambda job: finetune(*job, args, threads), jobs))
+    data = json.loads((runs[0]["run"] / "checkpoint-last.json").read_text())["data"]
+    image_size = json.loads((runs[0]["run"] / "checkpoint-last.json").read_text())["image_size"]
+    rows = [score(r, data, args.eval_batch_size) for r in runs]
+    order = {m: i for i, m in enumerate(args.methods)}
+    rows.sort(key=lambda r: (args.backbones.index(r["backbone"]), order[r["method"]], r["seed"]))
+    table = markdown_table(aggregate(rows))
+    diffs = paired(rows)
+    centre = centre_baseline(data, image_size)
+    centre_line = (f"Centre-Gaussian baseline on the same {centre['n']} test images (a map that ignores the image): "
+                   f"MaxBoxAccV2 {centre['v2']:.1f}, MaxBoxAcc {centre['v1']:.1f}.")
+    per_run = ["| backbone | method | seed | " + " | ".join(t for _, t in COLUMNS) + " | train s |",
+               "|" + "---|" * (len(COLUMNS) + 4),
+               *[f"| {r['backbone']} | {r['method']} | {r['seed']} | "
+                 + " | ".join("–" if r.get(k) is None else f"{r[k]:.1f}" for k, _ in COLUMNS)
+                 + f" | {r['train_s']:.0f} |" for r in rows]]
+    print("\n".join(table), "", "\n".join(diffs), "", centre_line, sep="\n")
+    if not args.no_record:
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or "unknown"
+        protocol = (f"every method from scratch, {args.epochs} epochs (configs/demo/base.yaml)" if args.scratch else
+                    f"natural pre-training {args.pretrain_epochs} epochs (configs/demo/base.yaml), then every method "
+                    f"fine-tuned {args.epochs} epochs from it (configs/demo/finetune.yaml)")
+        text = [f"\n## wsol_table: the WSOL table on the synthetic benchmark ({now})\n",
+                f"- machine: {platform.platform()}, {os.cpu_count()} CPUs; commit {commit}; "
+                f"{args.jobs} trainings at a time; total {(time.perf_counter() - t0) / 60:.0f} min",
+                f"- command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+                f"- protocol: {protocol}; seeds {args.seeds}; last checkpoint scored on the test split "
+                f"({rows[0]['num_images']} images, {image_size} px). GT-known / Top-1 Loc: ART paper protocol "
+                "(fixed tau: Grad 0.2, CAM 0.1); MaxBoxAccV2: wsolevaluation (mean of IoU 30/50/70, interval 0.01).",
+                f"- {centre_line}", "", *table, "", "Paired with natural training of the same seed "
+                "(same pre-trained backbone):", "", *diffs, "", "<details><summary>every run</summary>", "",
+                *per_run, "", "</details>", ""]
+        with open(args.results, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(text) + "\n")
+        log(f"appended to {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The paper's WSOL table: score a run on one split and aggregate rows over seeds.
+
+Columns (REFERENCE.md §10, "WSOL on CUB"): Grad and CAM GT-known Loc and Top-1 Loc under the
+ART paper's fixed-threshold protocol (§6.5: resize 256 + centre crop, Grad tau 0.2, CAM 0.1,
+the official ART gradient map), top-1 accuracy, plus MaxBoxAccV2 of each map under the
+wsolevaluation protocol (§6.1-6.2), which does not depend on a hand-picked threshold.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from wsol.data import CubDataset, build_transform, load_split
+from wsol.metrics import BoxEvaluator
+
+from .evaluate import EvalOptions, evaluate_checkpoint
+
+# (row key, column title) in the table's order.
+COLUMNS = (
+    ("grad_gt_known", "Grad GT-known Loc"),
+    ("grad_top1_loc", "Grad Top-1 Loc"),
+    ("cam_gt_known", "CAM GT-known Loc"),
+    ("cam_top1_loc", "CAM Top-1 Loc"),
+    ("top1_acc", "Top-1 Acc"),
+    ("grad_v2", "Grad MaxBoxAccV2"),
+    ("cam_v2", "CAM MaxBoxAccV2"),
+)
+
+
+def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "test",
+              batch_size: int = 64, num_overlays: int = 0, out_dir: str | os.PathLike | None = None,
+              saliencies: Sequence[str] = ("grad", "cam")) -> dict:
+    """One table row for a checkpoint: every COLUMNS key for `saliencies`, plus the
+    wsolevaluation BoxAcc curves (``curves[saliency]``) and ``num_images``.
+
+    Writes eval-<split>-<saliency>[-paper].json and PNGs into `out_dir` (default: the run).
+    """
+    row: dict = {"curves": {}}
+    out = Path(out_dir) if out_dir is not None else None
+    for saliency in saliencies:
+        paper = evaluate_checkpoint(checkpoint, data, EvalOptions(
+            split=split, saliency=saliency, protocol="paper", batch_size=batch_size, num_overlays=0,
+            box_metrics="v2"),
+            out_dir=_sub(out, checkpoint, "paper"))
+        v2 = evaluate_checkpoint(checkpoint, data, EvalOptions(
+            split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
+            num_overlays=num_overlays), out_dir=out)
+        row[f"{saliency}_gt_known"] = paper["gt_known_loc"]
+        row[f"{saliency}_top1_loc"] = paper["top1_loc"]
+        row[f"{saliency}_v2"] = v2["MaxBoxAccV2"]["mean"]
+        row[f"{saliency}_maxboxacc"] = v2["MaxBoxAcc"]["50"]
+        row[f"{saliency}_best_threshold"] = v2["best_threshold"]["MaxBoxAcc"]["50"]
+        row["curves"][saliency] = v2["curve"]
+        row["top1_acc"] = v2["top1_acc"]
+        row["num_images"] = v2["num_images"]
+    return row
+
+
+def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test") -> dict:
+    """MaxBoxAccV2 / MaxBoxAcc of one centred Gaussian map for every image (wsolevaluation's
+    centre-Gaussian baseline): what a map that ignores the image scores on this split.
+    Returns {"v2": %, "v1": %, "n": images}."""
+    ds = CubDataset(load_split(data, split), build_transform("wsoleval", image_size), load_masks=False)
+    gts = [ds[i]["boxes"].numpy() for i in range(len(ds))]
+    yy, xx = np.mgrid[0:image_size, 0:image_size]
+    c = (image_size - 1) / 2
+    g = np.exp(-((xx - c) ** 2 + (yy - c) ** 2) / (2 * (0.25 * image_size) ** 2))
+    ev = BoxEvaluator(cam_curve_interval=0.01)
+    for i in range(0, len(gts), 128):
+        chunk = gts[i:i + 128]
+        ev.accumulate(np.repeat(g[None], len(chunk), 0), chunk)
+    res = ev.compute()
+    return {"v2": res["MaxBoxAccV2"]["mean"], "v1": res["MaxBoxAcc"]["50"], "n": res["num_images"]}
+
+
+def _sub(out: Path | None, checkpoint, name: str) -> Path:
+    base = out if out is not None else (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent)
+    return base / name
+
+
+def mean_sd(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("mean_sd of no values")
+    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def aggregate(rows: Sequence[dict], keys: Sequence[str] = ("backbone", "method")) -> list[dict]:
+    """Group rows by `keys` (in first-seen order); each group -> {keys..., "n": seeds,
+    "<col>": (mean, sd) for every COLUMNS key present, "train_s": (mean, sd) if present}."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for key, members in groups.items():
+        agg = dict(zip(keys, key), n=len(members))
+        for col in [c for c, _ in COLUMNS] + ["train_s"]:
+            vals = [m[col] for m in members if m.get(col) is not None]
+            if vals:
+                agg[col] = mean_sd(vals)
+        out.append(agg)
+    return out
+
+
+def markdown_table(groups: Sequence[dict], keys: Sequence[str] = ("backbone", "method"),
+                   bold_best: bool = True) -> list[str]:
+    """Markdown lines: one row per group, `mean ± sd` per column, the best mean per backbone
+    and column in bold (``train_s`` shown as minutes per run when present)."""
+    cols = [c for c in COLUMNS if any(c[0] in g for g in groups)]
+    timed = any("train_s" in g for g in groups)
+    head = [*(k.replace("_", " ") for k in keys), "seeds", *(t for _, t in cols)] + (["train min/run"] if timed else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    best: dict[tuple, float] = {}
+    for g in groups:
+        for c, _ in cols:
+            if c in g:
+                k = (g.get(keys[0]), c)
+                best[k] = max(best.get(k, float("-inf")), g[c][0])
+    for g in groups:
+        cells = [str(g.get(k, "")) for k in keys] + [str(g["n"])]
+        for c, _ in cols:
+            if c not in g:
+                cells.append("–")
+                continue
+            m, s = g[c]
+            text = f"{m:.1f} ± {s:.1f}" if g["n"] > 1 else f"{m:.1f}"
+            multi = sum(1 for h in groups if h.get(keys[0]) == g.get(keys[0]) and c in h) > 1
+            cells.append(f"**{text}**" if bold_best and multi and m == best[(g.get(keys[0]), c)] else text)
+        if timed:
+            cells.append(f"{g['train_s'][0] / 60:.1f}" if "train_s" in g else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
