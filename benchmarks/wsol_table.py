@@ -18,6 +18,14 @@ Methods: natural, pgd (PGD-AT, CUB preset: eps 2/255, 7 steps), adl (ADL layers 
 fast mode), art_faithful (the official attack, ~10x the cost of fast), ig_norm, ig_sum_norm;
 add `--set key=value` for every run, or `--method-set METHOD key=value` for one method.
 Finished runs and scores are kept under --out and reused, so an interrupted table resumes.
+
+Scoring finished runs instead (e.g. the paper presets trained on the real CUB-200-2011 on a GPU):
+
+    python benchmarks/wsol_table.py --runs runs/cub/resnet50-* runs/cub/vgg_gap-* --data CUB_200_2011
+
+reads backbone, method and seed from each run's config.yaml, scores its checkpoint-best (or
+--checkpoint last) on the test split, and prints the paper's numbers (REFERENCE.md §10) under
+each row it has.
 Prints the table, the per-seed paired differences to natural training, and the centre-Gaussian
 baseline, and appends them to benchmarks/RESULTS.md with the machine, date and command.
 """
@@ -38,7 +46,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wsol.engine.table import COLUMNS, aggregate, centre_baseline, markdown_table, mean_sd, score_run  # noqa: E402
+from wsol.config import load_config  # noqa: E402
+from wsol.engine.table import (  # noqa: E402
+    COLUMNS,
+    aggregate,
+    centre_baseline,
+    markdown_table,
+    mean_sd,
+    score_run,
+    with_paper_rows,
+)
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 METHOD_ARGS = {
@@ -105,13 +122,13 @@ def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
     return {"backbone": backbone, "method": method, "seed": seed, "run": out, "train_s": train_s}
 
 
-def score(run: dict, data: str, batch_size: int) -> dict:
-    cache = run["run"] / "table-row.json"
+def score(run: dict, data: str, batch_size: int, checkpoint: str = "last") -> dict:
+    cache = run["run"] / f"table-row-{checkpoint}.json"
     if cache.is_file():
         return {**run, **json.loads(cache.read_text())}
     t = time.perf_counter()
-    row = score_run(run["run"] / "checkpoint-last", data, split="test", batch_size=batch_size,
-                    out_dir=run["run"] / "eval")
+    row = score_run(run["run"] / f"checkpoint-{checkpoint}", data, split="test", batch_size=batch_size,
+                    out_dir=run["run"] / f"eval-{checkpoint}")
     row.pop("curves")
     cache.write_text(json.dumps(row))
     log(f"scored {run['method']} {run['backbone']} seed {run['seed']} in {time.perf_counter() - t:.0f} s: "
@@ -144,6 +161,30 @@ def paired(rows: list[dict], base: str = "natural") -> list[str]:
             "CAM MaxBoxAccV2 | Top-1 Acc |", "|---|---|---|---|---|---|---|", *lines]
 
 
+def score_runs(args, argv) -> int:
+    """--runs: score finished run folders (no training) and print the table with the paper's rows."""
+    rows = []
+    for run in args.runs:
+        if not (run / "config.yaml").is_file():
+            raise SystemExit(f"wsol_table: error: {run} is not a run folder (no config.yaml)")
+        cfg = load_config(run / "config.yaml")
+        data = args.data or json.loads((run / "checkpoint-last.json").read_text())["data"]
+        base = {"backbone": cfg.model.arch, "method": cfg.method.name, "seed": cfg.train.seed, "run": run}
+        rows.append(score(base, data, args.eval_batch_size, args.checkpoint or "best"))
+    table = markdown_table(with_paper_rows(aggregate(rows)))
+    print("\n".join(table))
+    if not args.no_record:
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        text = [f"\n## wsol_table --runs: finished runs scored on {args.data or 'their own data'} ({now})\n",
+                f"- machine: {platform.platform()}, {os.cpu_count()} CPUs",
+                f"- command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+                f"- checkpoint-{args.checkpoint or 'best'} of each run, test split ({rows[0]['num_images']} images); "
+                "'(paper)' rows: the ART paper's numbers (REFERENCE.md §10)", "", *table, ""]
+        with open(args.results, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(text) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbones", nargs="+", default=["resnet_tiny"])
@@ -157,10 +198,15 @@ def main(argv=None) -> int:
     ap.add_argument("--method-set", nargs=2, action="append", default=[], metavar=("METHOD", "KEY=VALUE"),
                     help="override for one method's runs, e.g. --method-set art method.art.lam=2")
     ap.add_argument("--eval-batch-size", type=int, default=64)
+    ap.add_argument("--runs", nargs="+", type=Path, help="score these finished run folders; no training")
+    ap.add_argument("--data", help="with --runs: dataset to score on (default: the one each run trained on)")
+    ap.add_argument("--checkpoint", choices=("best", "last"), help="with --runs (default best; training: last)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "wsol_table")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    if args.runs:
+        return score_runs(args, argv)
     if "natural" not in args.methods:
         args.methods.insert(0, "natural")  # every comparison is paired with natural training
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
@@ -177,7 +223,7 @@ def main(argv=None) -> int:
     rows = [score(r, data, args.eval_batch_size) for r in runs]
     order = {m: i for i, m in enumerate(args.methods)}
     rows.sort(key=lambda r: (args.backbones.index(r["backbone"]), order[r["method"]], r["seed"]))
-    table = markdown_table(aggregate(rows))
+    table = markdown_table(with_paper_rows(aggregate(rows)))
     diffs = paired(rows)
     centre = centre_baseline(data, image_size)
     centre_line = (f"Centre-Gaussian baseline on the same {centre['n']} test images (a map that ignores the image): "

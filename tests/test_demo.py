@@ -72,8 +72,17 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     assert text.count("| resnet_tiny | art | ") == 3  # aggregate row + one per seed
     for seed in (0, 1):
         art = tmp_path / "runs" / "resnet_tiny" / f"seed{seed}" / "art"
-        assert json.loads((art / "table-row.json").read_text())["num_images"] == 18
+        assert json.loads((art / "table-row-last.json").read_text())["num_images"] == 18
         assert f"seed{seed}/pretrain/checkpoint-last.safetensors" in (art / "config.yaml").read_text()
     # rerun: every run and score is reused, nothing retrained
     r2 = run(cmd + ["--no-record"], tmp_path)
     assert r2.returncode == 0 and r2.stdout.count("reusing finished run") == 6 and "training ->" not in r2.stdout
+    # --runs: score finished run folders (backbone, method, seed from their config.yaml), no training
+    runs = [str(tmp_path / "runs" / "resnet_tiny" / f"seed{s}" / m) for s in (0, 1) for m in ("natural", "art")]
+    r3 = run([str(ROOT / "benchmarks" / "wsol_table.py"), "--runs", *runs, "--checkpoint", "last",
+              "--results", str(results)], tmp_path)
+    assert r3.returncode == 0, r3.stderr[-3000:]
+    assert "| resnet_tiny | art | 2 |" in r3.stdout and "training ->" not in r3.stdout
+    assert "## wsol_table --runs" in results.read_text()
+    bad = run([str(ROOT / "benchmarks" / "wsol_table.py"), "--runs", str(tmp_path)], tmp_path)
+    assert bad.returncode != 0 and "is not a run folder" in bad.stderr

@@ -11,7 +11,16 @@ from wsol.data import CubDataset, build_transform, load_split
 from wsol.data.synthetic import make_synthetic_cub
 from wsol.engine import save_checkpoint
 from wsol.engine.evaluate import EvalOptions, evaluate_checkpoint
-from wsol.engine.table import COLUMNS, aggregate, centre_baseline, markdown_table, mean_sd, score_run
+from wsol.engine.table import (
+    COLUMNS,
+    PAPER_WSOL,
+    aggregate,
+    centre_baseline,
+    markdown_table,
+    mean_sd,
+    score_run,
+    with_paper_rows,
+)
 from wsol.metrics import BoxEvaluator
 from wsol.models import build_model
 from wsol.viz import plot_method_curves, plot_training_curves
@@ -91,3 +100,32 @@ def test_comparison_figures(tmp_path):
     assert p.stat().st_size > 10_000
     hist = {"natural": [{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.5, "val_grad_loc": 60.0}]}
     assert plot_training_curves(hist, tmp_path / "t.png").stat().st_size > 5_000
+
+
+def test_paper_rows_sit_under_their_method_and_are_never_bold():
+    rows = [{"backbone": "resnet50", "method": m, "seed": s, **{k: 90.0 + s for k, _ in COLUMNS}}
+            for m in ("natural", "art") for s in (0, 1)]
+    groups = with_paper_rows(aggregate(rows))
+    assert [g["method"] for g in groups] == ["natural", "natural (paper)", "art", "art (paper)"]
+    lines = markdown_table(groups)
+    assert lines[5] == ("| resnet50 | art (paper) | paper | 82.65 | 65.22 | 58.87 | 46.02 | 77.51 | – | – |")
+    assert PAPER_WSOL["vgg_gap", "natural"][0] == 72.54 and ("vgg_gap", "pgd") not in PAPER_WSOL
+    # ours beat the paper here; the paper row never takes the bold
+    assert lines[4].startswith("| resnet50 | art | 2 | **90.5 ± 0.7** |") and "**" not in lines[5]  # ties: both bold
+
+
+@pytest.mark.parametrize("saliency,protocol", [("cam", "wsolevaluation"), ("grad", "wsolevaluation"),
+                                               ("grad", "paper"), ("gradcam", "wsolevaluation")])
+def test_maps_and_logits_equal_separate_passes(saliency, protocol):
+    import torch
+
+    from wsol.engine.evaluate import maps_and_logits, raw_maps
+
+    torch.manual_seed(0)
+    model = build_model("resnet_tiny", 4).eval()
+    x, y = torch.rand(3, 3, 48, 48), torch.tensor([0, 3, 1])
+    maps, logits = maps_and_logits(model, x, y, saliency, protocol)
+    with torch.no_grad():
+        ref_logits = model(x)
+    np.testing.assert_allclose(maps, raw_maps(model, x, y, saliency, protocol), rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(logits, ref_logits)

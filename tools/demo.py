@@ -123,7 +123,7 @@ def history(run: Path) -> list[dict]:
 def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, image_size: int, path: Path,
                      n: int = 6) -> Path:
     """Grid: one test image per row; image with GT box, then each model's Grad and CAM map with the
-    box at that model's best MaxBoxAcc threshold (red) and the GT box (green)."""
+    box at that model's best threshold (red; MaxBoxAccV2 at IoU 50) and the GT box (green)."""
     split = load_split(data, "test")
     ds = CubDataset(split, build_transform("wsoleval", image_size))
     picks = [ds[i] for i in np.linspace(0, len(ds) - 1, n).round().astype(int)]
@@ -146,14 +146,14 @@ def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, i
         titles.append(f"{ds.class_names[int(y[i])].split('.', 1)[-1][:18]}")
         for name, sal in columns:
             tau = rows[name][f"{sal}_best_threshold"]
-            box = boxes_at_threshold(maps[name, sal][i], tau)
+            box = boxes_at_threshold(maps[name, sal][i], tau, multi_contour=True)
             panel = draw_boxes(overlay_heatmap(img, maps[name, sal][i]), gt, GT_COLOUR)
             panels.append(draw_boxes(panel, box))
             ok = "ok" if int(preds[name][i]) == int(y[i]) else "wrong class"
             titles.append(f"{name} {sal} (tau {tau:.2f}, {ok})")
     return save_overlay_grid(panels, titles, path, cols=1 + len(columns),
                              suptitle="test images: green = true box, red = box from the map at the model's best "
-                                      "MaxBoxAcc threshold")
+                                      "threshold (MaxBoxAccV2, IoU 50)")
 
 
 def fmt(v) -> str:
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = {}
         for method, run in runs.items():
             rows[method] = score_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
-                                     num_overlays=8)
+                                     num_overlays=8, box_metrics="v2")
             log.info("    %-8s " + "  ".join(f"{t} {fmt(rows[method].get(k))}" for k, t in COLUMNS), method)
         log.info("[5/%d] tools/localize.py on three test images (ART model, Grad)", n)
         test = load_split(root, "test")
