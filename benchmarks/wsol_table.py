@@ -67,6 +67,7 @@ METHOD_ARGS = {
     "ig_norm": ["--method", "ig_norm"],
     "ig_sum_norm": ["--method", "ig_sum_norm"],
 }
+LABELS = {"art": "art (fast)", "art_faithful": "art (faithful)"}  # row names in the printed tables
 CONFIGS = REPO / "configs" / "demo"
 
 
@@ -169,7 +170,8 @@ def score_runs(args, argv) -> int:
             raise SystemExit(f"wsol_table: error: {run} is not a run folder (no config.yaml)")
         cfg = load_config(run / "config.yaml")
         data = args.data or json.loads((run / "checkpoint-last.json").read_text())["data"]
-        base = {"backbone": cfg.model.arch, "method": cfg.method.name, "seed": cfg.train.seed, "run": run}
+        method = cfg.method.name + (" (fast)" if cfg.method.name == "art" and cfg.method.art.mode == "fast" else "")
+        base = {"backbone": cfg.model.arch, "method": method, "seed": cfg.train.seed, "run": run}
         rows.append(score(base, data, args.eval_batch_size, args.checkpoint or "best"))
     table = markdown_table(with_paper_rows(aggregate(rows)))
     print("\n".join(table))
@@ -223,6 +225,8 @@ def main(argv=None) -> int:
     rows = [score(r, data, args.eval_batch_size) for r in runs]
     order = {m: i for i, m in enumerate(args.methods)}
     rows.sort(key=lambda r: (args.backbones.index(r["backbone"]), order[r["method"]], r["seed"]))
+    for r in rows:
+        r["method"] = LABELS.get(r["method"], r["method"])
     table = markdown_table(with_paper_rows(aggregate(rows)))
     diffs = paired(rows)
     centre = centre_baseline(data, image_size)

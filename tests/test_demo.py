@@ -67,9 +67,9 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     text = results.read_text()
     assert "## wsol_table" in text and "benchmarks/wsol_table.py --methods art" in text
     # natural is added for the paired comparison; 2 seeds -> mean ± sd cells
-    assert "| resnet_tiny | natural | 2 |" in text and "| resnet_tiny | art | 2 |" in text
-    assert "| resnet_tiny | art − natural |" in text and "Centre-Gaussian baseline" in text
-    assert text.count("| resnet_tiny | art | ") == 3  # aggregate row + one per seed
+    assert "| resnet_tiny | natural | 2 |" in text and "| resnet_tiny | art (fast) | 2 |" in text
+    assert "| resnet_tiny | art (fast) − natural |" in text and "Centre-Gaussian baseline" in text
+    assert text.count("| resnet_tiny | art (fast) | ") == 3  # aggregate row + one per seed
     for seed in (0, 1):
         art = tmp_path / "runs" / "resnet_tiny" / f"seed{seed}" / "art"
         assert json.loads((art / "table-row-last.json").read_text())["num_images"] == 18
@@ -82,7 +82,7 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     r3 = run([str(ROOT / "benchmarks" / "wsol_table.py"), "--runs", *runs, "--checkpoint", "last",
               "--results", str(results)], tmp_path)
     assert r3.returncode == 0, r3.stderr[-3000:]
-    assert "| resnet_tiny | art | 2 |" in r3.stdout and "training ->" not in r3.stdout
+    assert "| resnet_tiny | art (fast) | 2 |" in r3.stdout and "training ->" not in r3.stdout
     assert "## wsol_table --runs" in results.read_text()
     bad = run([str(ROOT / "benchmarks" / "wsol_table.py"), "--runs", str(tmp_path)], tmp_path)
     assert bad.returncode != 0 and "is not a run folder" in bad.stderr
