@@ -86,3 +86,10 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     assert "## wsol_table --runs" in results.read_text()
     bad = run([str(ROOT / "benchmarks" / "wsol_table.py"), "--runs", str(tmp_path)], tmp_path)
     assert bad.returncode != 0 and "is not a run folder" in bad.stderr
+    # the ART diagnostics run on a finished natural run of the table
+    diag = run([str(ROOT / "benchmarks" / "art_diagnostics.py"), "--checkpoint",
+                str(tmp_path / "runs" / "resnet_tiny" / "seed0" / "natural"), "--batch", "4", "--betas", "1", "50",
+                "--epsilons", "2/255", "--no-record"], tmp_path)
+    assert diag.returncode == 0, diag.stderr[-3000:]
+    assert "| L_attr, beta 50 |" in diag.stdout and "| 2/255 | 3 |" in diag.stdout
+    assert "| centre Gaussian (ignores the image) |" in diag.stdout
