@@ -220,8 +220,8 @@ def main(argv=None) -> int:
         # the slow methods first, so the pool's last minutes are not one long run alone
         jobs.sort(key=lambda j: j[2] not in ("art_faithful", "pgd", "art", "ig_norm", "ig_sum_norm"))
         runs = list(pool.map(lambda job: finetune(*job, args, threads), jobs))
-    data = json.loads((runs[0]["run"] / "checkpoint-last.json").read_text())["data"]
-    image_size = json.loads((runs[0]["run"] / "checkpoint-last.json").read_text())["image_size"]
+    meta = json.loads((runs[0]["run"] / "checkpoint-last.json").read_text())
+    data, image_size = meta["data"], meta["image_size"]
     rows = [score(r, data, args.eval_batch_size) for r in runs]
     order = {m: i for i, m in enumerate(args.methods)}
     rows.sort(key=lambda r: (args.backbones.index(r["backbone"]), order[r["method"]], r["seed"]))

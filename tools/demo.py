@@ -32,13 +32,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from wsol.config import ConfigError, load_config, save_config  # noqa: E402
 from wsol.data import CubDataset, build_transform, collate_samples, load_split  # noqa: E402
 from wsol.data.check import check_dataset  # noqa: E402
 from wsol.engine import load_checkpoint  # noqa: E402
-from wsol.engine.evaluate import raw_maps  # noqa: E402
+from wsol.engine.evaluate import maps_and_logits  # noqa: E402
 from wsol.engine.localize import Localizer, localize_files  # noqa: E402
 from wsol.engine.table import COLUMNS, centre_baseline, score_run  # noqa: E402
 from wsol.engine.train import TrainingError, prepare_data, train  # noqa: E402
@@ -133,11 +132,10 @@ def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, i
     columns = [(name, sal) for sal in ("grad", "cam") for name in models]
     maps, preds = {}, {}
     for name, model in models.items():
-        with torch.no_grad():
-            preds[name] = model(x).argmax(1)
         for sal in ("grad", "cam"):
-            raw = raw_maps(model, x, y, sal, "wsolevaluation")
+            raw, logits = maps_and_logits(model, x, y, sal, "wsolevaluation")
             maps[name, sal] = [normalize_scoremap(m, (image_size, image_size)) for m in raw]
+        preds[name] = logits.argmax(1)
     panels, titles = [], []
     for i in range(len(picks)):
         img = to_uint8_image(x[i])

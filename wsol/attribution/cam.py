@@ -30,9 +30,13 @@ def cam(model: nn.Module, x: torch.Tensor, target: TargetLike,
     """
     t = prepare(model, x, target)
     with torch.set_grad_enabled(create_graph):
-        feats = model.features(x)
-        w = model.classifier_weight[t]                       # (B,Cf)
-        return torch.einsum("bk,bkhw->bhw", w, feats) / feats.shape[1]
+        return cam_from_features(model, model.features(x), t)
+
+
+def cam_from_features(model: nn.Module, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CAM (B,h,w) from features (B,Cf,h,w) already computed (e.g. by forward_with_features)."""
+    w = model.classifier_weight[target]                      # (B,Cf)
+    return torch.einsum("bk,bkhw->bhw", w, feats) / feats.shape[1]
 
 
 def _features_and_grad(model: nn.Module, x: torch.Tensor, t: torch.Tensor,

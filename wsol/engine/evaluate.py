@@ -25,6 +25,8 @@ import torch
 from tqdm import tqdm
 
 from wsol.attribution import ATTRIBUTION_METHODS, art2020_gradient_map, attribute, reduce_channels
+from wsol.attribution._common import grad_input, objective
+from wsol.attribution.cam import cam_from_features
 from wsol.data import CubDataset, build_transform, collate_samples, load_split
 from wsol.localization import normalize_scoremap
 from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
@@ -87,14 +89,13 @@ def maps_and_logits(model, x: torch.Tensor, target: torch.Tensor, saliency: str,
     if saliency == "cam":
         with torch.no_grad():
             logits, feats = model.forward_with_features(x)
-            w = model.classifier_weight[target]
-            maps = torch.einsum("bk,bkhw->bhw", w, feats) / feats.shape[1]
+            maps = cam_from_features(model, feats, target)
         return maps.double().numpy(), logits
     if saliency == "grad" and protocol != "paper":
-        inp = x.detach().clone().requires_grad_(True)
+        inp = grad_input(x, create_graph=False)
         with torch.enable_grad():
             logits = model(inp)
-            (g,) = torch.autograd.grad(logits.gather(1, target.view(-1, 1)).sum(), inp)
+            (g,) = torch.autograd.grad(objective(logits, target, "logit"), inp)
         return reduce_channels(g, "abs_mean").double().numpy(), logits.detach()
     with torch.no_grad():
         logits = model(x)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wsol.data import CubDataset, build_transform, load_split
+from wsol.data import load_split
+from wsol.data.transforms import resize_boxes_wsoleval
 from wsol.metrics import BoxEvaluator
 
-from .evaluate import EvalOptions, evaluate_checkpoint
+from .evaluate import EvalOptions, _run_dir, evaluate_checkpoint
 
 # (row key, column title) in the table's order.
 COLUMNS = (
@@ -75,7 +76,7 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
         paper = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="paper", batch_size=batch_size, num_overlays=0,
             box_metrics="v2"),
-            out_dir=_sub(out, checkpoint, "paper"))
+            out_dir=(out if out is not None else _run_dir(checkpoint)) / "paper")
         v2 = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
             num_overlays=num_overlays, box_metrics=box_metrics), out_dir=out)
@@ -95,8 +96,8 @@ def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test
     """MaxBoxAccV2 / MaxBoxAcc of one centred Gaussian map for every image (wsolevaluation's
     centre-Gaussian baseline): what a map that ignores the image scores on this split.
     Returns {"v2": %, "v1": %, "n": images}."""
-    ds = CubDataset(load_split(data, split), build_transform("wsoleval", image_size), load_masks=False)
-    gts = [ds[i]["boxes"].numpy() for i in range(len(ds))]
+    gts = [resize_boxes_wsoleval(np.asarray(s.boxes), s.size, (image_size, image_size))
+           for s in load_split(data, split).samples]  # the wsoleval transform's boxes, no image decoded
     yy, xx = np.mgrid[0:image_size, 0:image_size]
     c = (image_size - 1) / 2
     g = np.exp(-((xx - c) ** 2 + (yy - c) ** 2) / (2 * (0.25 * image_size) ** 2))
@@ -106,11 +107,6 @@ def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test
         ev.accumulate(np.repeat(g[None], len(chunk), 0), chunk)
     res = ev.compute()
     return {"v2": res["MaxBoxAccV2"]["mean"], "v1": res["MaxBoxAcc"]["50"], "n": res["num_images"]}
-
-
-def _sub(out: Path | None, checkpoint, name: str) -> Path:
-    base = out if out is not None else (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent)
-    return base / name
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float]:
