@@ -45,8 +45,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
 
-from wsol.config import load_config  # noqa: E402
+from train_wsol import config_from_args  # noqa: E402
+from train_wsol import parse as parse_train_args  # noqa: E402
+from wsol.config import ConfigError, load_config  # noqa: E402
 from wsol.engine.table import (  # noqa: E402
     COLUMNS,
     aggregate,
@@ -56,6 +59,7 @@ from wsol.engine.table import (  # noqa: E402
     score_run,
     with_paper_rows,
 )
+from wsol.engine.train import finished_run  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 METHOD_ARGS = {
@@ -75,10 +79,15 @@ def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
+def train_config(cmd: list[str], out: Path):
+    """The effective config tools/train_wsol.py builds from `cmd`."""
+    return config_from_args(parse_train_args([*cmd, "--out", str(out)]))
+
+
 def run_train(cmd: list[str], out: Path, threads: int, label: str) -> float:
-    """Run tools/train_wsol.py unless `out` already holds a finished run; returns seconds."""
-    done = out / "report.json"
-    if done.is_file():
+    """Run tools/train_wsol.py unless `out` holds a run that finished with the same effective
+    config (check_reuse has refused finished runs with another config); returns seconds."""
+    if finished_run(out, train_config(cmd, out)) is not None:
         log(f"{label}: reusing finished run {out}")
         return float(json.loads((out / "timing.json").read_text())["train_s"]) if (out / "timing.json").is_file() \
             else float("nan")
@@ -101,15 +110,14 @@ def extra_sets(args, method: str | None = None) -> list[str]:
     return [a for s in sets for a in ("--set", s)]
 
 
-def pretrain(backbone: str, seed: int, args, threads: int) -> Path:
+def pretrain_cmd(backbone: str, seed: int, args) -> tuple[list[str], Path]:
     out = args.out / backbone / f"seed{seed}" / "pretrain"
     cmd = ["--config", str(CONFIGS / "base.yaml"), "--arch", backbone, "--method", "natural", "--seed", str(seed),
            "--epochs", str(args.pretrain_epochs), "--set", f"val.every={args.pretrain_epochs}", *extra_sets(args)]
-    run_train(cmd, out, threads, f"pretrain {backbone} seed {seed}")
-    return out
+    return cmd, out
 
 
-def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
+def finetune_cmd(backbone: str, seed: int, method: str, args) -> tuple[list[str], Path]:
     out = args.out / backbone / f"seed{seed}" / method
     if args.scratch:
         cmd = ["--config", str(CONFIGS / "base.yaml"), "--epochs", str(args.epochs)]
@@ -119,6 +127,26 @@ def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
                "--set", f"model.pretrained={str(weights)!r}"]
     cmd += ["--arch", backbone, *METHOD_ARGS[method], "--seed", str(seed),
             "--set", f"val.every={args.epochs}", *extra_sets(args, method)]
+    return cmd, out
+
+
+def check_reuse(args) -> None:
+    """Before anything trains: a finished run under --out with another config is an error (never
+    silently reused or overwritten); raises RunConfigMismatch naming the run and the keys."""
+    cmds = [] if args.scratch else [pretrain_cmd(b, s, args) for b in args.backbones for s in args.seeds]
+    cmds += [finetune_cmd(b, s, m, args) for b in args.backbones for s in args.seeds for m in args.methods]
+    for cmd, out in cmds:
+        finished_run(out, train_config(cmd, out))
+
+
+def pretrain(backbone: str, seed: int, args, threads: int) -> Path:
+    cmd, out = pretrain_cmd(backbone, seed, args)
+    run_train(cmd, out, threads, f"pretrain {backbone} seed {seed}")
+    return out
+
+
+def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
+    cmd, out = finetune_cmd(backbone, seed, method, args)
     train_s = run_train(cmd, out, threads, f"{method} {backbone} seed {seed}")
     return {"backbone": backbone, "method": method, "seed": seed, "run": out, "train_s": train_s}
 
@@ -211,6 +239,11 @@ def main(argv=None) -> int:
         return score_runs(args, argv)
     if "natural" not in args.methods:
         args.methods.insert(0, "natural")  # every comparison is paired with natural training
+    try:
+        check_reuse(args)
+    except ConfigError as err:
+        print(f"wsol_table: error: {err}", file=sys.stderr)
+        return 2
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -77,6 +77,10 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     # rerun: every run and score is reused, nothing retrained
     r2 = run(cmd + ["--no-record"], tmp_path)
     assert r2.returncode == 0 and r2.stdout.count("reusing finished run") == 6 and "training ->" not in r2.stdout
+    # other settings under the same --out: refused before anything trains, naming run and key
+    r_other = run([*cmd[:cmd.index("--epochs") + 1], "2", *cmd[cmd.index("--epochs") + 2:], "--no-record"], tmp_path)
+    assert r_other.returncode == 2 and "training ->" not in r_other.stdout
+    assert "holds a finished run with another config" in r_other.stderr and "train.epochs: 1 there, 2 asked" in r_other.stderr
     # --runs: score finished run folders (backbone, method, seed from their config.yaml), no training
     runs = [str(tmp_path / "runs" / "resnet_tiny" / f"seed{s}" / m) for s in (0, 1) for m in ("natural", "art")]
     r3 = run([str(ROOT / "benchmarks" / "wsol_table.py"), "--runs", *runs, "--checkpoint", "last",

@@ -29,7 +29,7 @@ from wsol.models import (
 )
 from wsol.models.activations import SmoothReLU
 
-SMALL_ARCHS = ["vgg_gap_tiny", "vgg_gap_small", "resnet_tiny", "resnet18"]
+SMALL_ARCHS = ["vgg_gap_tiny", "vgg_gap_small", "vgg_gap_bn_small", "resnet_tiny", "resnet18"]
 TIMM_ARCHS = ["timm:resnet18", "timm:efficientnet_lite0"]
 
 
@@ -54,7 +54,7 @@ def _images(size: int = 32, batch: int = 2) -> torch.Tensor:
 # ---------------------------------------------------------------- registry and shapes
 
 def test_registry_names():
-    assert set(list_models()) >= {"vgg_gap", "vgg_gap_small", "vgg_gap_tiny",
+    assert set(list_models()) >= {"vgg_gap", "vgg_gap_small", "vgg_gap_tiny", "vgg_gap_bn", "vgg_gap_bn_small",
                                   "resnet50", "resnet18", "resnet_tiny"}
 
 
@@ -487,6 +487,34 @@ def test_pretrained_vgg_maps_torchvision_feature_indices(tmp_path):
     assert torch.equal(model.body.conv1_1.weight, source["features.0.weight"])
     assert torch.equal(model.body.conv4_3.bias, source["features.21.bias"])
     assert torch.equal(model.body.conv5_3.weight, source["features.28.weight"])
+
+
+def test_vgg_gap_bn_layout_and_torchvision_bn_weights(tmp_path):
+    plain = build_model("vgg_gap_small", num_classes=3)
+    model = build_model("vgg_gap_bn_small", num_classes=3)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    names = list(model.body._modules)
+    assert names[:3] == ["conv1_1", "bn1_1", "relu1_1"] and names[-3:] == ["conv5_3", "bn5_3", "relu5_3"]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 13  # one per body conv, none on conv6
+    with_adl = build_model("vgg_gap_bn_small", num_classes=3, adl=True)
+    adl_names = list(with_adl.body._modules)
+    assert adl_names[adl_names.index("relu4_3") + 1] == "adl_conv4_3"
+    # torchvision vgg16_bn features (conv, bn, relu per conv) load into body.convX_Y / body.bnX_Y
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"], batch_norm=True)
+    for m in features.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_()
+    source = {f"features.{k}": v for k, v in features.state_dict().items()}
+    path = tmp_path / "vgg16_bn.safetensors"
+    save_file(source, str(path))
+    full = build_model("vgg_gap_bn", num_classes=3, pretrained=path)
+    assert torch.equal(full.body.conv1_1.weight, source["features.0.weight"])
+    assert torch.equal(full.body.bn1_1.running_mean, source["features.1.running_mean"])
+    assert torch.equal(full.body.conv4_3.bias, source["features.30.bias"])
+    assert torch.equal(full.body.bn5_3.running_mean, source["features.41.running_mean"])
+    report = load_pretrained(build_model("vgg_gap_bn", num_classes=3), str(path))
+    assert not report.unexpected and not report.mismatched
+    assert set(report.missing) == {"conv6.weight", "conv6.bias", "fc.weight", "fc.bias"}
 
 
 def test_pretrained_true_reads_hub_cache_only(tmp_path, monkeypatch):

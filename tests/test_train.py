@@ -257,6 +257,8 @@ def test_preset_config_choice():
     assert train_wsol.preset_config("resnet50", "art") == REPO / "configs" / "cub" / "resnet50_art.yaml"
     assert train_wsol.preset_config("vgg_gap", "natural") == REPO / "configs" / "cub" / "vgg_gap_natural.yaml"
     assert train_wsol.preset_config("resnet_tiny", "art") == REPO / "configs" / "demo" / "base.yaml"
+    assert train_wsol.preset_config("vgg_gap_bn", "art") == REPO / "configs" / "cub" / "vgg_gap_art.yaml"
+    assert train_wsol.preset_config("vgg_gap_bn_small", "pgd") == REPO / "configs" / "demo" / "base.yaml"
     assert train_wsol.preset_config(None, None) is None
 
 
@@ -275,3 +277,21 @@ def test_an_interrupted_synthetic_generation_is_redone(tmp_path, caplog):
     assert "generating it again" in caplog.text
     assert json.loads(info_path.read_text())["complete"] is True
     assert len(train_split) == 4 and len(val_split) == 2 and not bad
+
+
+def test_finished_run_reuses_only_the_same_config(tmp_path):
+    from wsol.config import save_config
+    from wsol.engine.train import RunConfigMismatch, finished_run
+
+    cfg = load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=3"])
+    run = tmp_path / "run"
+    assert finished_run(run, cfg) is None                     # nothing there
+    save_config(cfg, run / "config.yaml")
+    assert finished_run(run, cfg) is None                     # started, not finished (resumable)
+    (run / "report.json").write_text(json.dumps({"epochs": 3}))
+    assert finished_run(run, load_config(run / "config.yaml")) == {"epochs": 3}
+    other = load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=4", "method.art.lam=2"])
+    with pytest.raises(RunConfigMismatch) as err:
+        finished_run(run, other)
+    assert "train.epochs: 3 there, 4 asked" in str(err.value) and "method.art.lam" in str(err.value)
+    assert str(run) in str(err.value)

@@ -25,7 +25,6 @@ import json
 import logging
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,14 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from wsol.config import ConfigError, load_config, save_config  # noqa: E402
+from wsol.config import ConfigError, load_config  # noqa: E402
 from wsol.data import CubDataset, build_transform, collate_samples, load_split  # noqa: E402
 from wsol.data.check import check_dataset  # noqa: E402
 from wsol.engine import load_checkpoint  # noqa: E402
 from wsol.engine.evaluate import maps_and_logits  # noqa: E402
 from wsol.engine.localize import Localizer, localize_files  # noqa: E402
 from wsol.engine.table import COLUMNS, centre_baseline, score_run  # noqa: E402
-from wsol.engine.train import TrainingError, prepare_data, train  # noqa: E402
+from wsol.engine.train import RunConfigMismatch, TrainingError, finished_run, prepare_data, train  # noqa: E402
 from wsol.localization import boxes_at_threshold, normalize_scoremap  # noqa: E402
 from wsol.viz import (  # noqa: E402
     GT_COLOUR,
@@ -100,13 +99,15 @@ def common_overrides(args) -> list[str]:
 def run_stage(name: str, config: Path, overrides: list[str], out: Path) -> tuple[dict, float]:
     """Train one run into `out`, or reuse it when it finished with the same effective config."""
     cfg = load_config(config, overrides)
-    with tempfile.TemporaryDirectory() as tmp:
-        wanted = save_config(cfg, Path(tmp) / "config.yaml").read_text()
     timing = out / "demo-timing.json"
-    if timing.is_file() and (out / "report.json").is_file() and (out / "config.yaml").is_file() \
-            and (out / "config.yaml").read_text() == wanted:
+    try:
+        report = finished_run(out, cfg)
+    except RunConfigMismatch as err:
+        log.info("    %s: training again: %s", name, err)
+        report = None
+    if report is not None and timing.is_file():
         log.info("    %s: reusing the finished run in %s", name, out)
-        return json.loads((out / "report.json").read_text()), float(json.loads(timing.read_text())["train_s"])
+        return report, float(json.loads(timing.read_text())["train_s"])
     t = time.perf_counter()
     report = train(cfg, out)
     elapsed = time.perf_counter() - t

@@ -7,7 +7,7 @@
     torchrun --nproc_per_node 4 tools/train_wsol.py --config configs/cub/resnet50_art.yaml --data CUB
 
 Without --config the preset configs/cub/<arch>_<method>.yaml (paper values) is used when it
-exists; CPU-sized archs (resnet_tiny, vgg_gap_tiny, ...) get configs/demo/base.yaml.
+exists; CPU-sized archs (resnet_tiny, vgg_gap_bn_small, ...) get configs/demo/base.yaml.
 Without --data the built-in synthetic CUB-format dataset is generated once into a cache folder
 ($ART_WSOL_CACHE, default ~/.cache/art-wsol) and used. Precedence: defaults < config file <
 --arch/--method/--data/--epochs/--batch-size/--image-size/--seed < --set key=value.
@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from wsol.config import ConfigError, load_config  # noqa: E402
+from wsol.config import Config, ConfigError, load_config  # noqa: E402
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError  # noqa: E402
 from wsol.engine.train import TrainingError, train  # noqa: E402
@@ -36,7 +36,8 @@ from wsol.models import list_models  # noqa: E402
 from wsol.models.registry import TIMM_PREFIX  # noqa: E402
 
 log = logging.getLogger("train_wsol")
-PAPER_ARCHS = ("vgg_gap", "resnet50")
+PAPER_ARCHS = ("vgg_gap", "resnet50", "vgg_gap_bn")
+PRESET_ARCH = {"vgg_gap_bn": "vgg_gap"}   # archs that take another arch's configs/cub presets
 
 
 def parse(argv):
@@ -68,7 +69,8 @@ def check_choice(value: str | None, valid: list[str], option: str, allow_timm: b
 def preset_config(arch: str | None, method: str | None) -> Path | None:
     """configs/cub/<arch>_<method>.yaml for the paper archs, configs/demo/base.yaml for the CPU ones."""
     if arch and method:
-        path = REPO / "configs" / "cub" / f"{arch.replace(':', '_')}_{method}.yaml"
+        name = PRESET_ARCH.get(arch, arch).replace(":", "_")
+        path = REPO / "configs" / "cub" / f"{name}_{method}.yaml"
         if path.is_file():
             return path
     if arch and arch not in PAPER_ARCHS:
@@ -88,28 +90,33 @@ def flag_overrides(args) -> list[str]:
     return out
 
 
+def config_from_args(args) -> Config:
+    """The effective config of a new run: preset or --config, then the flags, then --set."""
+    check_choice(args.arch, list_models(), "--arch", allow_timm=True)
+    check_choice(args.method, list_methods(), "--method")
+    config = args.config or preset_config(args.arch, args.method)
+    if config and not args.config:
+        log.info("using preset config %s", config)
+    cfg = load_config(config, flag_overrides(args) + args.overrides)
+    check_choice(cfg.method.name, list_methods(), "method.name")
+    check_choice(cfg.model.arch, list_models(), "model.arch", allow_timm=True)
+    return cfg
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     rank = int(os.environ.get("RANK", "0"))
     level = logging.WARNING if args.quiet or rank != 0 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        check_choice(args.arch, list_models(), "--arch", allow_timm=True)
-        check_choice(args.method, list_methods(), "--method")
-        overrides = flag_overrides(args) + args.overrides
         if args.resume:
             ignored = [f for f in ("config", "arch", "method", "data") if getattr(args, f)]
             if ignored:
                 raise ConfigError(f"--resume takes the run's own config.yaml; drop --{', --'.join(ignored)} "
                                   "(use --epochs or --set to change settings)")
-            summary = train(None, args.resume, resume=True, overrides=overrides)
+            summary = train(None, args.resume, resume=True, overrides=flag_overrides(args) + args.overrides)
         else:
-            config = args.config or preset_config(args.arch, args.method)
-            if config and not args.config:
-                log.info("using preset config %s", config)
-            cfg = load_config(config, overrides)
-            check_choice(cfg.method.name, list_methods(), "method.name")
-            check_choice(cfg.model.arch, list_models(), "model.arch", allow_timm=True)
+            cfg = config_from_args(args)
             out = args.out or REPO / "runs" / f"{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
                                              f"{time.strftime('%Y%m%d-%H%M%S')}"
             summary = train(cfg, out, overrides=None)

@@ -1,6 +1,6 @@
 """The training loop behind tools/train_wsol.py: data, model, method, optimizer, epochs, checkpoints.
 
-    cfg = load_config("configs/demo/vgg_gap_tiny_art.yaml", overrides=["train.epochs=2"])
+    cfg = load_config("configs/demo/base.yaml", overrides=["method.name=art", "train.epochs=2"])
     summary = train(cfg, "runs/demo")                   # or train(None, "runs/demo", resume=True)
 
 A run folder holds config.yaml (the effective config), checkpoint-last.* and checkpoint-best.*
@@ -437,6 +437,42 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
 def _brief(metrics: dict) -> str:
     keys = ("train_loss", "train_top1_acc", "val_top1_acc", "val_grad_loc", "val_cam_loc", "images_per_s")
     return ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+
+class RunConfigMismatch(ConfigError):
+    """A run folder holds a finished run whose config differs from the one asked for."""
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def finished_run(out_dir: str | os.PathLike, cfg: Config) -> dict | None:
+    """The report of the run in `out_dir` if it finished training with the effective config `cfg`.
+
+    None when `out_dir` holds no finished run (no report.json: never started, or stopped part-way,
+    which `--resume` continues). Raises RunConfigMismatch, naming the keys that differ, when it
+    finished with another config, so a caller never silently reuses a run it did not ask for.
+    """
+    run = Path(out_dir)
+    if not (run / "report.json").is_file() or not (run / "config.yaml").is_file():
+        return None
+    import yaml
+
+    saved = _flatten(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {})
+    wanted = _flatten(json.loads(json.dumps(config_to_dict(cfg))))
+    diff = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in diff[:6])
+        raise RunConfigMismatch(f"{run} holds a finished run with another config ({shown}"
+                                f"{', ...' if len(diff) > 6 else ''}); delete it or choose another output folder")
+    return json.loads((run / "report.json").read_text())
 
 
 def train(cfg: Config | None, out_dir: str | os.PathLike, resume: bool = False,

@@ -26,6 +26,7 @@ TORCHVISION_WEIGHTS = {
     "resnet50": ("ResNet50_Weights", "IMAGENET1K_V1"),
     "resnet18": ("ResNet18_Weights", "IMAGENET1K_V1"),
     "vgg_gap": ("VGG16_Weights", "IMAGENET1K_V1"),
+    "vgg_gap_bn": ("VGG16_BN_Weights", "IMAGENET1K_V1"),
 }
 _HEAD_PREFIXES = ("fc.", "classifier.")
 

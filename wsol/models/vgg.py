@@ -3,6 +3,12 @@
 At 224x224 the feature map is 14x14 (stride 16). Layers are named after the
 paper (`body.conv4_3`, `body.pool3`, ...); `TORCHVISION_FEATURE_NAMES` maps
 torchvision's `vgg16.features.N` indices onto them for ImageNet weights.
+
+`batch_norm=True` puts a BatchNorm after every body conv (`body.bnX_Y`, torchvision's
+vgg16_bn layout, `TORCHVISION_BN_FEATURE_NAMES`). The paper's VGG-GAP has no BN; the BN
+variants (`vgg_gap_bn`, `vgg_gap_bn_small`) exist because the plain net does not train from
+scratch in CPU minutes (measured: loss at ln 10 after 3 epochs at lr 0.002-0.1), which the
+CPU protocol of benchmarks/wsol_table.py needs.
 """
 
 from __future__ import annotations
@@ -27,6 +33,20 @@ TORCHVISION_FEATURE_NAMES = {
     21: "conv4_3", 24: "conv5_1", 26: "conv5_2", 28: "conv5_3",
 }
 
+
+def _bn_feature_names() -> dict[int, str]:
+    """torchvision vgg16_bn.features index -> our name (conv, bn, relu per conv; a pool per block)."""
+    names, i = {}, 0
+    for block, n_convs, _ in _BLOCKS:
+        for j in range(1, n_convs + 1):
+            names[i], names[i + 1] = f"conv{block}_{j}", f"bn{block}_{j}"
+            i += 3
+        i += 1
+    return names
+
+
+TORCHVISION_BN_FEATURE_NAMES = _bn_feature_names()
+
 # Layer after which an ADL module is inserted (§2 of REFERENCE.md).
 _ADL_AFTER = {
     "wsoleval": ("pool3", "relu4_3", "relu5_3"),   # conv4_3 ADL sits before pool4
@@ -41,13 +61,14 @@ class VGGGAP(WSOLModel):
 
     def __init__(self, num_classes: int, width: float = 1.0, adl: bool = False,
                  adl_drop_rate: float = 0.75, adl_gamma: float | None = None,
-                 adl_positions: str = "wsoleval", **norm: Any) -> None:
+                 adl_positions: str = "wsoleval", batch_norm: bool = False, **norm: Any) -> None:
         super().__init__(num_classes, **norm)
         if width <= 0:
             raise ValueError(f"vgg_gap width must be > 0, got {width}")
         adl_after = _ADL_AFTER[check_positions(adl_positions)] if adl else ()
         gamma = 0.8 if adl_gamma is None else adl_gamma
-        self.body = nn.Sequential(_make_body(width, adl_after, adl_drop_rate, gamma))
+        self.batch_norm = bool(batch_norm)
+        self.body = nn.Sequential(_make_body(width, adl_after, adl_drop_rate, gamma, self.batch_norm))
         top = _scale(512, width)
         self.conv6 = nn.Conv2d(top, _scale(1024, width), kernel_size=3, padding=1)
         self.relu6 = nn.ReLU(inplace=True)
@@ -59,12 +80,13 @@ class VGGGAP(WSOLModel):
         return self.relu6(self.conv6(self.body(x)))
 
     def remap_pretrained(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """torchvision vgg16 keys (`features.N.weight`) -> ours (`body.convX_Y.weight`)."""
+        """torchvision vgg16(_bn) keys (`features.N.weight`) -> ours (`body.convX_Y.weight`)."""
+        names = TORCHVISION_BN_FEATURE_NAMES if self.batch_norm else TORCHVISION_FEATURE_NAMES
         out = {}
         for key, value in state_dict.items():
             parts = key.split(".")
             if parts[0] == "features" and len(parts) == 3 and parts[1].isdigit():
-                name = TORCHVISION_FEATURE_NAMES.get(int(parts[1]))
+                name = names.get(int(parts[1]))
                 key = f"body.{name}.{parts[2]}" if name else key
             out[key] = value
         return out
@@ -75,8 +97,8 @@ def _scale(channels: int, width: float) -> int:
 
 
 def _make_body(width: float, adl_after: tuple[str, ...], drop_rate: float,
-               gamma: float) -> OrderedDict[str, nn.Module]:
-    """conv1_1 .. relu5_3 with pools 1-4 and the requested ADL modules, in order."""
+               gamma: float, batch_norm: bool = False) -> OrderedDict[str, nn.Module]:
+    """conv1_1 .. relu5_3 with pools 1-4, the requested ADL modules and BN if asked, in order."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     in_ch = 3
 
@@ -89,6 +111,8 @@ def _make_body(width: float, adl_after: tuple[str, ...], drop_rate: float,
         out_ch = _scale(channels, width)
         for i in range(1, n_convs + 1):
             add(f"conv{block}_{i}", nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1))
+            if batch_norm:
+                add(f"bn{block}_{i}", nn.BatchNorm2d(out_ch))
             add(f"relu{block}_{i}", nn.ReLU(inplace=True))
             in_ch = out_ch
         if block < 5:
@@ -117,6 +141,18 @@ def vgg_gap(num_classes: int, adl: bool = False, **kwargs: Any) -> VGGGAP:
 def vgg_gap_small(num_classes: int, adl: bool = False, **kwargs: Any) -> VGGGAP:
     """VGG16-GAP at width 0.25 (CPU-sized, no pretrained weights)."""
     return VGGGAP(num_classes, width=0.25, adl=adl, **kwargs)
+
+
+@register_model
+def vgg_gap_bn(num_classes: int, adl: bool = False, **kwargs: Any) -> VGGGAP:
+    """VGG16-GAP with BN after every body conv (ImageNet weights: torchvision VGG16_BN_Weights)."""
+    return VGGGAP(num_classes, adl=adl, batch_norm=True, **kwargs)
+
+
+@register_model
+def vgg_gap_bn_small(num_classes: int, adl: bool = False, **kwargs: Any) -> VGGGAP:
+    """vgg_gap_bn at width 0.25 (CPU-sized: the VGG backbone of the CPU WSOL table)."""
+    return VGGGAP(num_classes, width=0.25, adl=adl, batch_norm=True, **kwargs)
 
 
 @register_model
