@@ -152,12 +152,17 @@ def load_checkpoint(
     arch: str | None = None,
     num_classes: int | None = None,
     map_location: str | torch.device = "cpu",
+    builder=None,
+    kind: str = "classifier",
 ) -> tuple[torch.nn.Module, dict]:
     """Rebuild the model of a checkpoint and load its tensors.
 
     Args:
         path: run folder, checkpoint stem, or its .safetensors / .json file.
         arch, num_classes: when given, the checkpoint must match them.
+        builder, kind: what rebuilds the model from ``build_args`` (default
+            ``wsol.models.build_model``) and the checkpoint kind it expects ("classifier", or
+            "segmenter" for segmentation.load_segmenter).
     Returns:
         (model in eval mode, metadata dict).
     """
@@ -165,6 +170,11 @@ def load_checkpoint(
 
     stem = resolve_checkpoint(path)
     meta = read_checkpoint_meta(stem)
+    found = meta.get("kind", "classifier")
+    if found != kind:
+        how = "segmentation.models.load_segmenter" if found == "segmenter" else "wsol.engine.load_checkpoint"
+        raise CheckpointError(f"{stem.with_suffix('.json')}: a {found} checkpoint, expected a {kind} "
+                              f"(load it with {how})")
     _check_expected(stem.with_suffix(".json"), meta, arch, num_classes)
     tfile = stem.with_suffix(".safetensors")
     if meta.get("tensors_sha256") and _sha256(tfile) != meta["tensors_sha256"]:
@@ -173,7 +183,7 @@ def load_checkpoint(
         state = load_file(str(tfile), device=str(map_location))
     except (OSError, SafetensorError) as err:
         raise CheckpointError(f"{tfile}: unreadable checkpoint tensors ({err})") from err
-    model = build_model(**meta["build_args"])
+    model = (builder or build_model)(**meta["build_args"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches

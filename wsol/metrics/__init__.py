@@ -5,11 +5,12 @@
 
 from wsol.metrics.box import BoxEvaluator, LocEvaluator, max_iou_per_threshold
 from wsol.metrics.iou import check_boxes, iou, iou_art2020
-from wsol.metrics.mask import PxAPEvaluator, mask_iou, pxap_from_histograms
+from wsol.metrics.mask import MaskIoUEvaluator, PxAPEvaluator, mask_iou, pxap_from_histograms
 
 __all__ = [
     "BoxEvaluator",
     "LocEvaluator",
+    "MaskIoUEvaluator",
     "PxAPEvaluator",
     "check_boxes",
     "iou",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PxAPEvaluator", "pxap_from_histograms", "mask_iou", "IGNORE"]
+__all__ = ["PxAPEvaluator", "MaskIoUEvaluator", "pxap_from_histograms", "mask_iou", "IGNORE"]
 
 IGNORE = 255
 
@@ -120,3 +120,49 @@ class PxAPEvaluator:
         if self.fixed_threshold is not None:
             out["mIoU_at_fixed"] = 100.0 * self.fixed_iou_sum / self.num_images
         return out
+
+
+class MaskIoUEvaluator:
+    """Binary masks (pseudo masks or a segmentation network's) against GT masks.
+
+    Foreground / background IoU from the confusion pooled over all pixels of the split, their
+    mean (the two-class semantic-segmentation mIoU), and the mean over images of the per-image
+    foreground IoU (:func:`mask_iou`). GT ignore pixels (255) are skipped.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.confusion = np.zeros((2, 2), np.int64)   # [gt, pred]
+        self.image_iou_sum = 0.0
+        self.num_images = 0
+
+    def accumulate(self, pred_masks, gt_masks) -> None:
+        """Add a batch: pred_masks (B, H, W) bool; gt_masks (B, H, W) uint8 {0, 1, 255}."""
+        pred_masks, gt_masks = np.asarray(pred_masks, bool), np.asarray(gt_masks)
+        if pred_masks.ndim == 2:
+            pred_masks, gt_masks = pred_masks[None], gt_masks[None]
+        if pred_masks.shape != gt_masks.shape:
+            raise ValueError(f"predicted masks {pred_masks.shape} and GT masks {gt_masks.shape} differ in shape")
+        for pred, gt in zip(pred_masks, gt_masks):
+            keep = gt != IGNORE
+            g, p = gt[keep].astype(np.int64), pred[keep].astype(np.int64)
+            self.confusion += np.bincount(2 * g + p, minlength=4).reshape(2, 2)
+            self.image_iou_sum += mask_iou(pred, gt)
+            self.num_images += 1
+
+    def compute(self) -> dict:
+        """{"mIoU": mean of fg and bg IoU, "fg_IoU", "bg_IoU", "image_fg_IoU", "pixel_acc",
+        "num_images"}, all in percent."""
+        if self.num_images == 0:
+            raise RuntimeError("MaskIoUEvaluator.compute() called before accumulate()")
+        c = self.confusion.astype(np.float64)
+        ious = []
+        for k in (1, 0):
+            union = c[k, :].sum() + c[:, k].sum() - c[k, k]
+            ious.append(100.0 * c[k, k] / union if union > 0 else 100.0)
+        fg, bg = ious
+        return {"mIoU": (fg + bg) / 2, "fg_IoU": fg, "bg_IoU": bg,
+                "image_fg_IoU": 100.0 * self.image_iou_sum / self.num_images,
+                "pixel_acc": 100.0 * np.trace(c) / max(c.sum(), 1.0), "num_images": self.num_images}

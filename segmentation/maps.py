@@ -1,0 +1,72 @@
+"""Batched score maps of a trained classifier over a CUB-format split, with images and GT masks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from wsol.data import CubDataset, build_transform, collate_samples, load_split
+from wsol.data.cub import CubSplit
+from wsol.engine.evaluate import SALIENCIES, maps_and_logits
+from wsol.localization import normalize_scoremap
+from wsol.viz import to_uint8_image
+
+from .pseudo import smooth
+
+TARGETS = ("label", "pred")
+
+
+def checkpoint_val_per_class(meta: dict) -> int:
+    """The val carve-out the checkpoint was trained with (official layout), else 0."""
+    return int(((meta.get("config") or {}).get("data") or {}).get("val_per_class") or 0)
+
+
+def open_split(data: str | os.PathLike, split: str, num_classes: int, val_per_class: int = 0) -> CubSplit:
+    """`load_split` plus the class-count check against the model."""
+    s = load_split(data, split, val_per_class=val_per_class)
+    if s.num_classes != num_classes:
+        raise ValueError(f"{data}: the {split} split has {s.num_classes} classes but the model was trained "
+                         f"for {num_classes}")
+    return s
+
+
+def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "grad", image_size: int = 224,
+                     batch_size: int = 32, blur_sigma: float = 0.0, protocol: str = "wsolevaluation",
+                     target: str = "label", num_workers: int = 0, desc: str = "maps") -> Iterator[dict]:
+    """Yield, per batch of `split` (resized to image_size, the wsolevaluation eval transform):
+
+    images uint8 (B,S,S,3); scoremaps float64 (B,S,S) in [0,1] (min-max, then `smooth`);
+    gt uint8 (B,S,S) {0,1} or None without masks; labels, preds int64 (B,); image_ids;
+    skipped: the unreadable images of this batch (reported, not fatal).
+    target "label" explains the ground-truth class (evaluation, pseudo labels of the training
+    split: image-level labels are known there); "pred" the predicted one.
+    """
+    if saliency not in SALIENCIES:
+        raise ValueError(f"saliency must be one of {', '.join(SALIENCIES)}, got {saliency!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    ds = CubDataset(split, build_transform("wsoleval", image_size))
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
+                                         collate_fn=collate_samples)
+    model.eval()
+    for batch in tqdm(loader, desc=desc, unit="batch"):
+        if not len(batch["label"]):
+            yield {"skipped": batch["skipped"], "images": np.zeros((0, image_size, image_size, 3), np.uint8)}
+            continue
+        x, y = batch["image"], batch["label"]
+        if target == "pred":
+            with torch.no_grad():
+                y = model(x).argmax(1)
+        raw, logits = maps_and_logits(model, x, y, saliency, protocol)
+        maps = np.stack([smooth(normalize_scoremap(m, (image_size, image_size)), blur_sigma) for m in raw])
+        yield {
+            "images": np.stack([to_uint8_image(img) for img in x]),
+            "scoremaps": maps,
+            "gt": batch["mask"].numpy().astype(np.uint8) if "mask" in batch else None,
+            "labels": batch["label"].numpy(), "preds": logits.argmax(1).numpy(),
+            "image_ids": list(batch["image_id"]), "skipped": batch["skipped"],
+        }
