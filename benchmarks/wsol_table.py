@@ -17,7 +17,8 @@ selection): Grad and CAM GT-known / Top-1 Loc under the ART paper's fixed-thresh
 Methods: natural, pgd (PGD-AT, CUB preset: eps 2/255, 7 steps), adl (ADL layers on), art (the
 fast mode), art_faithful (the official attack, ~10x the cost of fast), ig_norm, ig_sum_norm;
 add `--set key=value` for every run, or `--method-set METHOD key=value` for one method.
-Finished runs and scores are kept under --out and reused, so an interrupted table resumes.
+Finished runs and scores are kept under --out and reused, and a run stopped part-way continues
+from its last finished epoch (train_wsol.py --resume), so an interrupted table resumes.
 
 Scoring finished runs instead (e.g. the paper presets trained on the real CUB-200-2011 on a GPU):
 
@@ -59,7 +60,7 @@ from wsol.engine.table import (  # noqa: E402
     score_run,
     with_paper_rows,
 )
-from wsol.engine.train import finished_run  # noqa: E402
+from wsol.engine.train import finished_run, resumable_run  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 METHOD_ARGS = {
@@ -87,22 +88,33 @@ def train_config(cmd: list[str], out: Path):
 def run_train(cmd: list[str], out: Path, threads: int, label: str) -> float:
     """Run tools/train_wsol.py unless `out` holds a run that finished with the same effective
     config (check_reuse has refused finished runs with another config); returns seconds."""
-    if finished_run(out, train_config(cmd, out)) is not None:
+    cfg = train_config(cmd, out)
+    if finished_run(out, cfg) is not None:
         log(f"{label}: reusing finished run {out}")
         return float(json.loads((out / "timing.json").read_text())["train_s"]) if (out / "timing.json").is_file() \
             else float("nan")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    log(f"{label}: training -> {out}")
+    resume = resumable_run(out, cfg)
+    before = _epoch_seconds(out) if resume else 0.0
+    log(f"{label}: {'resuming' if resume else 'training'} -> {out}")
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "train_wsol.py"), *cmd, "--out", str(out), "--quiet"],
+    args = ["--resume", str(out)] if resume else [*cmd, "--out", str(out)]
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "train_wsol.py"), *args, "--quiet"],
                           capture_output=True, text=True, env=env)
-    elapsed = time.perf_counter() - t
+    elapsed = time.perf_counter() - t + before
     if proc.returncode != 0:
         raise RuntimeError(f"{label} failed (exit {proc.returncode}); command: train_wsol.py {' '.join(cmd)}\n"
                            f"{proc.stderr[-3000:]}")
     (out / "timing.json").write_text(json.dumps({"train_s": elapsed}))
     log(f"{label}: done in {elapsed:.0f} s")
     return elapsed
+
+
+def _epoch_seconds(run: Path) -> float:
+    """Training seconds of the epochs a stopped run already finished (metrics.jsonl)."""
+    path = run / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return sum(float(json.loads(line).get("epoch_time_s", 0.0)) for line in lines if line.strip())
 
 
 def extra_sets(args, method: str | None = None) -> list[str]:
@@ -131,12 +143,14 @@ def finetune_cmd(backbone: str, seed: int, method: str, args) -> tuple[list[str]
 
 
 def check_reuse(args) -> None:
-    """Before anything trains: a finished run under --out with another config is an error (never
-    silently reused or overwritten); raises RunConfigMismatch naming the run and the keys."""
+    """Before anything trains: a finished or stopped run under --out with another config is an
+    error (never silently reused or overwritten); raises RunConfigMismatch naming run and keys."""
     cmds = [] if args.scratch else [pretrain_cmd(b, s, args) for b in args.backbones for s in args.seeds]
     cmds += [finetune_cmd(b, s, m, args) for b in args.backbones for s in args.seeds for m in args.methods]
     for cmd, out in cmds:
-        finished_run(out, train_config(cmd, out))
+        cfg = train_config(cmd, out)
+        finished_run(out, cfg)
+        resumable_run(out, cfg)
 
 
 def pretrain(backbone: str, seed: int, args, threads: int) -> Path:

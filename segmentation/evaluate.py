@@ -133,3 +133,35 @@ def evaluate_pseudo_masks(checkpoint: str | os.PathLike, data: str | os.PathLike
     report["files"] = {"json": f"{stem}.json", "overlays": f"{stem}-overlays.png" if panels else None}
     log.info("wrote %s.json and %s-overlays.png", stem, stem)
     return report
+
+
+def score_pseudo_mask_variants(model, split, saliency: str, size: int, variants: dict[str, PseudoMaskOptions],
+                               blur_sigma: float = 0.0, batch_size: int = 32, protocol: str = "wsolevaluation",
+                               cam_curve_interval: float = 0.01) -> dict:
+    """One pass of score maps over `split`, several pseudo-mask settings scored on it.
+
+    The maps are computed once (blurred by ``blur_sigma``; each variant's own blur_sigma must
+    equal it). Returns {"scoremap": {PxAP, best_mask_IoU, best_threshold}, "variants": {name:
+    MaskIoUEvaluator results}, "top1_acc", "num_images", "skipped"}.
+    """
+    for name, v in variants.items():
+        v.check()
+        if v.blur_sigma != blur_sigma or v.threshold == "val":
+            raise ValueError(f"variant {name!r}: blur_sigma must be {blur_sigma} and threshold fixed or otsu")
+    maps_ev = PxAPEvaluator(cam_curve_interval=cam_curve_interval)
+    evs = {name: MaskIoUEvaluator() for name in variants}
+    skipped, correct = [], 0
+    for b in scoremap_batches(model, split, saliency, size, batch_size, blur_sigma, protocol,
+                              desc=f"{saliency} pseudo masks"):
+        skipped += b["skipped"]
+        if "scoremaps" not in b:
+            continue
+        maps_ev.accumulate(b["scoremaps"], b["gt"])
+        for name, v in variants.items():
+            evs[name].accumulate(pseudo_masks(b["scoremaps"], v, b["images"]), b["gt"])
+        correct += int((b["preds"] == b["labels"]).sum())
+    maps = maps_ev.compute()
+    n = maps["num_images"]
+    return {"scoremap": {"PxAP": maps["PxAP"], "best_mask_IoU": maps["mIoU"], "best_threshold": maps["mIoU_threshold"]},
+            "variants": {name: ev.compute() for name, ev in evs.items()}, "top1_acc": 100.0 * correct / n,
+            "num_images": n, "skipped": skipped}

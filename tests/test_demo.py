@@ -77,6 +77,12 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     # rerun: every run and score is reused, nothing retrained
     r2 = run(cmd + ["--no-record"], tmp_path)
     assert r2.returncode == 0 and r2.stdout.count("reusing finished run") == 6 and "training ->" not in r2.stdout
+    # a run stopped part-way (no report.json yet) is continued with --resume, not started again
+    stopped = tmp_path / "runs" / "resnet_tiny" / "seed1" / "art"
+    (stopped / "report.json").unlink()
+    r_resume = run(cmd + ["--no-record"], tmp_path)
+    assert r_resume.returncode == 0, r_resume.stderr[-3000:]
+    assert "art resnet_tiny seed 1: resuming" in r_resume.stdout and (stopped / "report.json").is_file()
     # other settings under the same --out: refused before anything trains, naming run and key
     r_other = run([*cmd[:cmd.index("--epochs") + 1], "2", *cmd[cmd.index("--epochs") + 2:], "--no-record"], tmp_path)
     assert r_other.returncode == 2 and "training ->" not in r_other.stdout
@@ -97,3 +103,15 @@ def test_wsol_table_runs_pairs_and_records(tmp_path):
     assert diag.returncode == 0, diag.stderr[-3000:]
     assert "| L_attr, beta 50 |" in diag.stdout and "| 2/255 | 3 |" in diag.stdout
     assert "| centre Gaussian (ignores the image) |" in diag.stdout
+    # segmentation on the same classifiers: pseudo masks (both maps) and the second stage, paired by seed
+    seg = run([str(ROOT / "benchmarks" / "segmentation_table.py"), "--runs-root", str(tmp_path / "runs"),
+               "--methods", "art", "--seeds", "0", "1", "--seg-epochs", "1", "--out", str(tmp_path / "seg"),
+               "--results", str(results)], tmp_path)
+    assert seg.returncode == 0, seg.stderr[-3000:]
+    assert "| art (fast) − natural |" in seg.stdout and "| natural | 2 |" in seg.stdout
+    assert "## segmentation_table" in results.read_text()
+    report = json.loads((tmp_path / "seg" / "resnet_tiny" / "seed1" / "art" / "segmenter" / "report.json").read_text())
+    assert report["test"]["num_images"] == 18 and report["epochs"] == 1
+    missing = run([str(ROOT / "benchmarks" / "segmentation_table.py"), "--runs-root", str(tmp_path / "runs"),
+                   "--methods", "pgd", "--seeds", "0", "--no-record"], tmp_path)
+    assert missing.returncode == 2 and "no trained classifier" in missing.stderr

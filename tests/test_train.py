@@ -281,15 +281,20 @@ def test_an_interrupted_synthetic_generation_is_redone(tmp_path, caplog):
 
 def test_finished_run_reuses_only_the_same_config(tmp_path):
     from wsol.config import save_config
-    from wsol.engine.train import RunConfigMismatch, finished_run
+    from wsol.engine.train import RunConfigMismatch, finished_run, resumable_run
 
     cfg = load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=3"])
     run = tmp_path / "run"
-    assert finished_run(run, cfg) is None                     # nothing there
+    assert finished_run(run, cfg) is None and not resumable_run(run, cfg)   # nothing there
     save_config(cfg, run / "config.yaml")
-    assert finished_run(run, cfg) is None                     # started, not finished (resumable)
+    assert finished_run(run, cfg) is None and not resumable_run(run, cfg)   # started, no epoch finished
+    (run / "checkpoint-last.json").write_text("{}")
+    assert resumable_run(run, cfg)                                           # stopped after an epoch
+    with pytest.raises(RunConfigMismatch, match="holds a stopped run with another config"):
+        resumable_run(run, load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=4"]))
     (run / "report.json").write_text(json.dumps({"epochs": 3}))
     assert finished_run(run, load_config(run / "config.yaml")) == {"epochs": 3}
+    assert not resumable_run(run, cfg)                                       # finished: nothing to resume
     other = load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=4", "method.art.lam=2"])
     with pytest.raises(RunConfigMismatch) as err:
         finished_run(run, other)

@@ -39,7 +39,14 @@ from wsol.engine import load_checkpoint  # noqa: E402
 from wsol.engine.evaluate import maps_and_logits  # noqa: E402
 from wsol.engine.localize import Localizer, localize_files  # noqa: E402
 from wsol.engine.table import COLUMNS, centre_baseline, score_run  # noqa: E402
-from wsol.engine.train import RunConfigMismatch, TrainingError, finished_run, prepare_data, train  # noqa: E402
+from wsol.engine.train import (  # noqa: E402
+    RunConfigMismatch,
+    TrainingError,
+    finished_run,
+    prepare_data,
+    resumable_run,
+    train,
+)
 from wsol.localization import boxes_at_threshold, normalize_scoremap  # noqa: E402
 from wsol.viz import (  # noqa: E402
     GT_COLOUR,
@@ -108,8 +115,14 @@ def run_stage(name: str, config: Path, overrides: list[str], out: Path) -> tuple
     if report is not None and timing.is_file():
         log.info("    %s: reusing the finished run in %s", name, out)
         return report, float(json.loads(timing.read_text())["train_s"])
+    try:
+        resume = resumable_run(out, cfg)
+    except RunConfigMismatch:
+        resume = False
+    if resume:
+        log.info("    %s: continuing the stopped run in %s", name, out)
     t = time.perf_counter()
-    report = train(cfg, out)
+    report = train(None, out, resume=True) if resume else train(cfg, out)
     elapsed = time.perf_counter() - t
     timing.write_text(json.dumps({"train_s": elapsed}))
     return report, elapsed
