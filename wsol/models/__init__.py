@@ -1,13 +1,13 @@
 """WSOL classifiers: VGG16-GAP, ResNets with stride-1 layer4, timm GAP models, ADL,
-and the ReLU -> Softplus switch.
+small-image robustness nets (Wide ResNet, Chen et al.'s ResNet) and the ReLU -> Softplus switch.
 
     model = build_model("resnet50", num_classes=200, pretrained=True, adl=False)
     logits, feats = model.forward_with_features(x)        # x (B,3,H,W) in [0,1]
     cam = torch.einsum("ck,bkhw->bchw", model.classifier_weight, feats)
 """
 
-from . import resnet, vgg  # noqa: F401  (register the built-in archs)
-from .activations import SmoothReLU, smooth_activations
+from . import resnet, vgg, wrn  # noqa: F401  (register the built-in archs)
+from .activations import SmoothLeakyReLU, SmoothReLU, smooth_activations
 from .adl import ADL
 from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel
 from .pretrained import LoadReport, PretrainedWeightsMissing, load_pretrained
@@ -19,6 +19,7 @@ __all__ = [
     "IMAGENET_STD",
     "LoadReport",
     "PretrainedWeightsMissing",
+    "SmoothLeakyReLU",
     "SmoothReLU",
     "WSOLModel",
     "build_model",

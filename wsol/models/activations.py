@@ -7,6 +7,10 @@ functional forms (`F.relu`, `F.relu_`, `torch.relu`, `torch.relu_`, `Tensor.relu
 `Tensor.relu_`) compute softplus too. Everything is restored on exit, also after an
 exception. The functional patch is process-wide while the context is open; names
 bound before (`from torch.nn.functional import relu`) are not reached.
+
+Each `nn.LeakyReLU(negative_slope=s)` module becomes `SmoothLeakyReLU` = s*x + (1-s) *
+softplus_beta(x), the surrogate of Chen et al.'s leaky-ReLU nets (0.1x + 0.9 softplus);
+functional `F.leaky_relu` calls are not patched.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ logger = logging.getLogger(__name__)
 _softplus = F.softplus
 _MISSING = object()
 # Piecewise-linear activations that stay non-smooth (not swapped; a warning names them).
-_NON_SMOOTH = (nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Hardswish, nn.Hardsigmoid)
+_NON_SMOOTH = (nn.Hardtanh, nn.PReLU, nn.RReLU, nn.Hardswish, nn.Hardsigmoid)
 _warned: set[str] = set()  # warn once per activation type, not on every training step
 
 
@@ -33,9 +37,28 @@ class SmoothReLU(nn.Softplus):
     """nn.Softplus(beta) standing in for an nn.ReLU: (B,*) -> (B,*)."""
 
 
+class SmoothLeakyReLU(nn.Module):
+    """s*x + (1-s)*softplus_beta(x) standing in for nn.LeakyReLU(s): (B,*) -> (B,*).
+
+    Softplus is linear above beta*x > `threshold` (20), as nn.Softplus.
+    """
+
+    def __init__(self, negative_slope: float = 0.01, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.negative_slope, self.beta, self.threshold = float(negative_slope), float(beta), float(threshold)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.negative_slope
+        return s * x + (1.0 - s) * _softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}, beta={self.beta}, threshold={self.threshold}"
+
+
 @contextlib.contextmanager
 def smooth_activations(model: nn.Module, beta: float) -> Iterator[nn.Module]:
-    """Context manager: ReLU -> Softplus(beta) in `model` and in functional relu calls.
+    """Context manager: ReLU -> Softplus(beta) in `model` and in functional relu calls,
+    nn.LeakyReLU(s) -> SmoothLeakyReLU(s, beta) in `model`.
 
     Nesting-safe: an inner context applies its own beta and restores the outer
     state on exit. Yields `model`.
@@ -60,12 +83,14 @@ def smooth_activations(model: nn.Module, beta: float) -> Iterator[nn.Module]:
 
 def _swap_modules(model: nn.Module, beta: float,
                   swapped: list[tuple[nn.Module, str, nn.Module]]) -> None:
-    """Replace each nn.ReLU child slot by a SmoothReLU, recording (parent, name, original)."""
+    """Replace each nn.ReLU / nn.LeakyReLU child slot by its smooth stand-in, recording
+    (parent, name, original)."""
     left = set()
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
-            if isinstance(child, (nn.ReLU, SmoothReLU)):
-                smooth = SmoothReLU(beta=beta)
+            if isinstance(child, (nn.ReLU, SmoothReLU, nn.LeakyReLU, SmoothLeakyReLU)):
+                smooth = (SmoothReLU(beta=beta) if isinstance(child, (nn.ReLU, SmoothReLU))
+                          else SmoothLeakyReLU(child.negative_slope, beta=beta))
                 smooth.train(child.training)
                 swapped.append((parent, name, child))
                 parent._modules[name] = smooth
