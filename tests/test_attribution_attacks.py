@@ -1,0 +1,267 @@
+"""Ghorbani et al.'s attribution attacks and the chen2019 / art2020 presets (REFERENCE §7).
+
+Behavioural tests run on a WRN-10-1 trained for 30 Adam steps on a toy two-class problem
+(a red or a blue 5x5 patch at a random place on 16x16 noise); it classifies the test images
+perfectly and its saliency sits on the patch, so the attacks have something to move.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wsol.attacks import (
+    PRESETS,
+    AttributionAttackResult,
+    SaliencySettings,
+    attribution_attack,
+    evaluate_attribution_robustness,
+    get_preset,
+    saliency_map,
+)
+from wsol.attacks.attribution import _context, _loss_grad_chunked, _loss_grad_single_pass
+from wsol.models import build_model, smooth_activations
+
+SIZE = 16
+
+
+def toy(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,3,16,16) images on the 0-255 grid and labels (n,): class 0 red patch, 1 blue patch."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.3 + 0.2 * torch.rand(n, 3, SIZE, SIZE, generator=g)
+    y = torch.randint(0, 2, (n,), generator=g)
+    for i in range(n):
+        r, c = torch.randint(0, SIZE - 5, (2,), generator=g).tolist()
+        x[i, :, r:r + 5, c:c + 5] = 0.1
+        x[i, 0 if y[i] == 0 else 2, r:r + 5, c:c + 5] = 0.9
+    return torch.round(x * 255) / 255, y
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These tiny models run several times faster on one thread than on two busy cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(one_thread):
+    torch.manual_seed(0)
+    model = build_model("wrn_10_1", 2)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for step in range(30):
+        x, y = toy(32, seed=100 + step)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    x, y = toy(8, seed=999)
+    with torch.no_grad():
+        assert (model(x).argmax(1) == y).all()
+    return model, x, y
+
+
+def as_double(model):
+    """A float64 copy of `model` (eval mode): batched and per-image runs then agree to ~1e-15."""
+    copy = build_model("wrn_10_1", 2).double().eval()
+    copy.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    return copy
+
+
+def small(name: str, **overrides):
+    """A preset cut down for CPU tests: 8-point IG, k = 20 of 256 pixels, few iterations."""
+    base = dict(iterations=5, attack_k=20, metric_k=20, step_size=2 / 255,
+                attack_saliency={"steps": 8}, metric_saliency={"steps": 8}, num_images=None)
+    base.update(overrides)
+    return get_preset(name, **base)
+
+
+# ----------------------------------------------------------------------------- presets
+
+def test_presets_match_reference_7_2():
+    art = PRESETS["art2020"]
+    assert (art.epsilon, art.step_size, art.iterations, art.attack_k, art.metric_k) == (8 / 255, 1 / 255, 50, 100, 100)
+    assert art.random_start and art.surrogate_beta == 50 and not art.round_pixels
+    assert (art.selection, art.restarts, art.failure_policy, art.num_images) == ("kendall_masked", 1, "skip", 1001)
+    assert art.attack_saliency == SaliencySettings("ig", "logit", "right", 100, "abs_sum", "sum_1024")
+    assert art.metric_saliency == SaliencySettings("ig", "ce", "trapezoid", 100, "abs_mean", "sum_1024")
+    assert art.metric_saliency.num_points == 101
+    pgd = (art.pgd_epsilon, art.pgd_step_size, art.pgd_steps, art.pgd_random_start)
+    assert pgd == (8 / 255, 2 / 255, (40, 20), True)
+
+    chen = {d: get_preset("chen2019", dataset=d) for d in ("gtsrb", "flower", "mnist")}
+    assert PRESETS["chen2019"] == chen["gtsrb"]
+    rows = {d: (p.epsilon, p.step_size, p.iterations, p.attack_k, p.metric_k, p.round_pixels) for d, p in chen.items()}
+    assert rows == {"gtsrb": (8 / 255, 1 / 255, 50, 100, 100, True),
+                    "flower": (8 / 255, 1 / 255, 100, 1000, 1000, True),
+                    "mnist": (0.3, 0.01, 100, 200, 100, False)}
+    for p in chen.values():
+        assert not p.random_start and p.surrogate_beta == 1.0
+        assert (p.selection, p.restarts, p.failure_policy) == ("kendall_full", 3, "score_one")
+        assert p.attack_saliency == p.metric_saliency == SaliencySettings("ig", "logit", "right", 100, "abs_sum", "hw")
+    d = chen["gtsrb"].to_dict()
+    assert d["epsilon_255"] == pytest.approx(8.0) and d["attack_saliency"]["steps"] == 100
+
+
+def test_get_preset_errors_and_overrides():
+    with pytest.raises(ValueError, match="valid: chen2019, art2020"):
+        get_preset("madry")
+    with pytest.raises(ValueError, match="valid: gtsrb, flower, mnist"):
+        get_preset("chen2019", dataset="cifar10")
+    with pytest.raises(ValueError, match=r"'epsilonn'.*valid fields: name, dataset, attack"):
+        get_preset("art2020", epsilonn=0.1)
+    with pytest.raises(ValueError, match=r"'stepz'.*valid: method, objective"):
+        get_preset("art2020", attack_saliency={"stepz": 3})
+    with pytest.raises(ValueError, match="failure_policy must be one of 'score_one', 'skip'"):
+        get_preset("art2020", failure_policy="drop")
+    with pytest.raises(ValueError, match="saliency reduction"):
+        get_preset("art2020", metric_saliency={"reduction": "l2"})
+    p = get_preset("art2020", iterations=3, attack_saliency={"steps": 10})
+    assert p.iterations == 3 and p.attack_saliency.steps == 10 and p.attack_saliency.normalization == "sum_1024"
+    with pytest.raises(Exception):
+        p.iterations = 4  # frozen
+
+
+# ----------------------------------------------------------------------------- saliency
+
+def test_saliency_map_normalisation_and_the_art2020_inconsistency(trained):
+    model, x, y = trained
+    art = small("art2020")
+    att = saliency_map(model, x, y, art)                      # sum_1024
+    met = saliency_map(model, x, y, art, which="metric")
+    hw = saliency_map(model, x, y, SaliencySettings(steps=8))  # Ghorbani: sums to H*W
+    assert att.shape == met.shape == (8, SIZE, SIZE) and (att >= 0).all()
+    torch.testing.assert_close(att.sum((1, 2)), torch.full((8,), 1024.0))
+    torch.testing.assert_close(hw.sum((1, 2)), torch.full((8,), float(SIZE * SIZE)))
+    torch.testing.assert_close(att, hw * 1024 / SIZE ** 2)    # same map, only the total differs
+    assert not torch.allclose(att, met, atol=1e-2)            # CE/trapezoid/mean_c differs
+    res = attribution_attack(model, x[:2], y[:2], small("art2020", iterations=1))
+    torch.testing.assert_close(res.orig_maps, met[:2])        # reported maps: the metric saliency
+
+
+def test_chunked_surrogate_gradient_equals_single_pass(trained):
+    x, y = trained[1][:3].double(), trained[2][:3]
+    model = as_double(trained[0])
+    preset = small("chen2019", dataset="mnist")
+    ctx = _context(model, x, y, preset, "topk", None, None)
+    s = preset.attack_saliency
+    with smooth_activations(model, 1.0):
+        full = _loss_grad_single_pass(model, x, "topk", ctx, s)
+        chunked = _loss_grad_chunked(model, x, "topk", ctx, s, max_rows=7)   # 2 path points a pass
+    assert full.abs().max() > 0
+    torch.testing.assert_close(chunked, full, rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- attack
+
+def test_attack_stays_in_ball_and_range_keeps_labels_and_skips_wrong_images(trained):
+    model, x, y = trained
+    y = y.clone()
+    y[0] = 1 - y[0]                                           # misclassified: not attacked
+    preset = small("art2020", iterations=4)
+    res = attribution_attack(model, x, y, preset, kind="topk", seed=0)
+    assert isinstance(res, AttributionAttackResult)
+    assert res.x_adv.shape == x.shape and res.success.dtype == torch.bool
+    assert res.orig_correct.tolist() == [False] + [True] * 7
+    assert not res.success[0] and torch.equal(res.x_adv[0], x[0])
+    assert res.success[1:].all()
+    assert (res.x_adv - x).abs().max() <= preset.epsilon + 1e-6
+    assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
+    with torch.no_grad():
+        pred = model(res.x_adv).argmax(1)
+    assert (pred[res.success] == y[res.success]).all()
+    assert math.isnan(res.measures["selection"][0]) and (res.measures["selection"][1:] < 1).all()
+    assert torch.equal(res.adv_maps[0], res.orig_maps[0])
+
+
+def test_chen2019_iterates_on_integer_grid(trained):
+    model, x, y = trained
+    preset = small("chen2019", dataset="gtsrb", iterations=3, step_size=1 / 255)
+    res = attribution_attack(model, x[:4], y[:4], preset)
+    v = res.x_adv * 255
+    assert (v - v.round()).abs().max() < 1e-4
+    assert ((res.x_adv - x[:4]).abs() * 255).max() <= 8 + 1e-4
+    assert res.success.all() and not torch.equal(res.x_adv, x[:4])
+
+
+def test_topk_attack_lowers_intersection_more_than_random_noise(trained):
+    model, x, y = trained
+    preset = small("chen2019", iterations=6)
+    topk = attribution_attack(model, x, y, preset, kind="topk")
+    rand = attribution_attack(model, x, y, preset, kind="random", seed=0)
+    assert topk.success.all() and rand.success.all()
+    in_topk = topk.measures["topk_intersection"].mean().item()
+    in_rand = rand.measures["topk_intersection"].mean().item()
+    assert in_topk < in_rand - 0.15, (in_topk, in_rand)  # 0.61 vs 0.96; gap >= 0.21 over 4 seeds
+    assert topk.measures["kendall"].mean() < rand.measures["kendall"].mean()
+
+
+def test_mass_center_attack_moves_the_centre(trained):
+    model, x, y = trained
+    preset = small("chen2019", iterations=6)
+    mc = attribution_attack(model, x, y, preset, kind="mass_center")
+    rand = attribution_attack(model, x, y, preset, kind="random", seed=0)
+    shift = mc.measures["center_shift"]
+    assert mc.success.all() and shift.mean() > 0.25           # 1.05 px (0.43-1.23 over 4 seeds)
+    assert shift.mean() > rand.measures["center_shift"].mean() + 0.2, (shift, rand.measures["center_shift"])
+
+
+def test_targeted_attack_pulls_saliency_into_the_region(trained):
+    model, x, y = trained
+    preset = small("chen2019", iterations=4)
+    with pytest.raises(ValueError, match="target_region"):
+        attribution_attack(model, x[:2], y[:2], preset, kind="targeted")
+    region = torch.zeros(SIZE, SIZE)
+    region[:, :4] = 1                                          # the left 4 columns
+    res = attribution_attack(model, x[:4], y[:4], preset, kind="targeted", target_region=region)
+    share = lambda s: (s * region).sum((1, 2)) / s.sum((1, 2))  # noqa: E731
+    sal = lambda xs: saliency_map(model, xs, y[:4], preset)     # noqa: E731
+    assert res.success.all() and (share(sal(res.x_adv)) > share(sal(x[:4]))).all()
+
+
+def test_batched_result_equals_one_image_at_a_time(trained):
+    model = as_double(trained[0])
+    x, y = trained[1][:4].double(), trained[2][:4]
+    preset = small("chen2019", dataset="gtsrb", iterations=3, attack_saliency={"steps": 4},
+                   metric_saliency={"steps": 4})
+    batch = attribution_attack(model, x, y, preset)
+    for i in range(4):
+        one = attribution_attack(model, x[i:i + 1], y[i:i + 1], preset)
+        torch.testing.assert_close(one.x_adv[0], batch.x_adv[i])
+        torch.testing.assert_close(one.adv_maps[0], batch.adv_maps[i])
+        assert one.success[0] == batch.success[i]
+        for name, value in one.measures.items():
+            torch.testing.assert_close(value[0], batch.measures[name][i], equal_nan=True)
+
+
+def test_restarts_keep_the_best_run(trained):
+    model, x, y = trained
+    one = attribution_attack(model, x[:4], y[:4], small("art2020", iterations=3), seed=3)
+    three = attribution_attack(model, x[:4], y[:4], small("art2020", iterations=3, restarts=3), seed=3)
+    assert (three.measures["selection"] <= one.measures["selection"]).all()
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def test_failure_policy_flows_into_the_evaluator(trained):
+    model, x, y = trained
+    batches = [(x[:4], y[:4]), {"image": x[4:], "label": y[4:]}]
+    # iterations = 0: no iterate at all, so every attack fails
+    chen = evaluate_attribution_robustness(model, batches, small("chen2019", iterations=0))
+    assert chen["failure_policy"] == "score_one" and chen["preset"]["name"] == "chen2019"
+    assert (chen["num_attacked"], chen["num_failed"], chen["num_images"], chen["num_success"]) == (8, 8, 8, 0)
+    assert chen["IN"] == 100 and chen["K"] == 100
+    art = evaluate_attribution_robustness(model, batches, small("art2020", iterations=0))
+    assert art["failure_policy"] == "skip" and (art["num_skipped"], art["num_images"]) == (8, 0)
+    assert math.isnan(art["IN"])
+    ok = evaluate_attribution_robustness(model, batches, small("art2020", iterations=2, metric_k=30), max_images=5,
+                                         seed=0)
+    assert (ok["num_attacked"], ok["num_images"], ok["num_skipped"]) == (5, 5, 0)
+    assert 0 < ok["IN"] <= 100 and "kendall_masked_mean" in ok and ok["preset"]["metric_k"] == 30
+    assert ok["clean_accuracy"] == 1.0 and model.training is False
