@@ -60,6 +60,16 @@ def write_tiny_cub(root: Path, per_class: int = 3, size=(40, 30), with_segs: boo
     return root
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny models: intra-op threads gain nothing on tensors
+    this small, and on two busy cores they cost several times the run time."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_cub(tmp_path) -> Path:
     return write_tiny_cub(tmp_path / "CUB_200_2011")

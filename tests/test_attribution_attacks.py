@@ -40,13 +40,7 @@ def toy(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(x * 255) / 255, y
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tiny models run several times faster on one thread than on two busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one thread
 
 
 @pytest.fixture(scope="module")
