@@ -16,24 +16,18 @@ import torch
 
 from wsol.data.images import load_rgb
 from wsol.engine.evaluate import maps_and_logits
-from wsol.engine.localize import encode_rle, expand_inputs
+from wsol.engine.localize import encode_rle, expand_inputs, image_to_input
 from wsol.localization import normalize_scoremap
 
 from .evaluate import mask_overlay
 from .pseudo import PseudoMaskOptions, pseudo_mask, smooth
 
 
-def _input(image: np.ndarray, size: int) -> torch.Tensor:
-    H, W = image.shape[:2]
-    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if W > size else cv2.INTER_LINEAR)
-    return torch.from_numpy(resized).permute(2, 0, 1).float().div(255).unsqueeze(0)
-
-
 def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts: PseudoMaskOptions,
                  tau: float | None = None, protocol: str = "wsolevaluation") -> tuple[np.ndarray, dict]:
     """(bool mask at the image's size, info) from the classifier's map for its predicted class."""
     H, W = image.shape[:2]
-    x = _input(image, int(meta.get("image_size") or 224))
+    x = image_to_input(image, int(meta.get("image_size") or 224))
     with torch.no_grad():
         probs = classifier(x).softmax(1)[0]
     cls = int(probs.argmax())
@@ -49,7 +43,7 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
 def segmenter_mask(segmenter, meta: dict, image: np.ndarray) -> tuple[np.ndarray, dict]:
     """(bool mask at the image's size, info) from a trained segmenter (foreground prob >= 0.5)."""
     H, W = image.shape[:2]
-    x = _input(image, int(meta.get("image_size") or 224))
+    x = image_to_input(image, int(meta.get("image_size") or 224))
     with torch.no_grad():
         prob = segmenter(x).softmax(1)[0, 1].numpy().astype(np.float32)
     prob = cv2.resize(prob, (W, H), interpolation=cv2.INTER_LINEAR)

@@ -35,7 +35,7 @@ from wsol.data import CubDataset, build_transform, collate_samples
 from wsol.data.images import ImageLoadError, load_rgb
 from wsol.engine import load_checkpoint
 from wsol.metrics import MaskIoUEvaluator, PxAPEvaluator
-from wsol.viz import save_overlay_grid
+from wsol.viz import save_overlay_grid, to_uint8_image
 
 from .evaluate import mask_overlay
 from .maps import checkpoint_val_per_class, open_split, scoremap_batches
@@ -161,8 +161,7 @@ def evaluate_segmenter(model, split, size: int, batch_size: int = 32, num_overla
             maps_ev.accumulate(prob, gt)
             for i in range(len(pred)):
                 if len(panels) < num_overlays:
-                    img = np.clip(batch["image"][i].permute(1, 2, 0).numpy() * 255 + 0.5, 0, 255).astype(np.uint8)
-                    panels.append(mask_overlay(img, pred[i], gt[i]))
+                    panels.append(mask_overlay(to_uint8_image(batch["image"][i]), pred[i], gt[i]))
                     titles.append(batch["image_id"][i].split("/")[-1][:24])
     if masks_ev.num_images == 0:
         raise ValueError(f"no image of the split could be read ({len(skipped)} skipped)")

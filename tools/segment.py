@@ -33,7 +33,7 @@ from segmentation.predict import heatmap_mask, segment_files, segmenter_mask  # 
 from segmentation.pseudo import REFINEMENTS, THRESHOLD_MODES, PseudoMaskOptions  # noqa: E402
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from wsol.engine.evaluate import FIXED_THRESHOLDS, PROTOCOLS, SALIENCIES  # noqa: E402
+from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, default_threshold  # noqa: E402
 
 
 def parse(argv):
@@ -61,7 +61,7 @@ def parse(argv):
 
 
 def pseudo_options(args) -> PseudoMaskOptions:
-    tau = args.tau if args.tau is not None else FIXED_THRESHOLDS["grad" if args.saliency == "grad" else "cam"]
+    tau = args.tau if args.tau is not None else default_threshold(args.saliency)
     opts = PseudoMaskOptions(threshold=args.threshold, tau=tau, blur_sigma=args.blur, refine=args.refine,
                              largest=args.largest)
     opts.check()

@@ -30,7 +30,7 @@ from segmentation.pseudo import REFINEMENTS, PseudoMaskOptions  # noqa: E402
 from segmentation.train import SegTrainOptions, train_segmenter  # noqa: E402
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError, read_checkpoint_meta  # noqa: E402
-from wsol.engine.evaluate import FIXED_THRESHOLDS, PROTOCOLS, SALIENCIES  # noqa: E402
+from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, default_threshold  # noqa: E402
 
 
 def parse(argv):
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    tau = args.tau if args.tau is not None else FIXED_THRESHOLDS["grad" if args.saliency == "grad" else "cam"]
+    tau = args.tau if args.tau is not None else default_threshold(args.saliency)
     opts = SegTrainOptions(arch=args.arch, init_from_classifier=not args.scratch, saliency=args.saliency,
                            protocol=args.protocol, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, image_size=args.image_size, num_workers=args.workers,

@@ -41,6 +41,11 @@ SALIENCIES = tuple(ATTRIBUTION_METHODS)
 FIXED_THRESHOLDS = {"grad": 0.2, "cam": 0.1}  # the ART paper's (REFERENCE.md §6.5)
 
 
+def default_threshold(saliency: str) -> float:
+    """The ART paper's fixed threshold for a saliency: Grad 0.2, every CAM-like map 0.1."""
+    return FIXED_THRESHOLDS["grad" if saliency == "grad" else "cam"]
+
+
 @dataclass
 class EvalOptions:
     split: str = "test"
@@ -69,7 +74,7 @@ class EvalOptions:
     def fixed_threshold(self) -> float:
         if self.threshold is not None:
             return self.threshold
-        return FIXED_THRESHOLDS["grad" if self.saliency == "grad" else "cam"]
+        return default_threshold(self.saliency)
 
 
 def raw_maps(model, x: torch.Tensor, target: torch.Tensor, saliency: str, protocol: str) -> np.ndarray:

@@ -54,6 +54,13 @@ def expand_inputs(paths) -> list[Path]:
     return out
 
 
+def image_to_input(image: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 RGB (H,W,3) -> model input (1,3,size,size) in [0,1] (area resize when shrinking)."""
+    W = image.shape[1]
+    resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if W > size else cv2.INTER_LINEAR)
+    return torch.from_numpy(resized).permute(2, 0, 1).float().div(255).unsqueeze(0)
+
+
 def encode_rle(mask: np.ndarray) -> dict:
     """Bool (H,W) -> COCO RLE with a JSON-safe ``counts`` string."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
@@ -86,9 +93,7 @@ class Localizer:
         """(detection dict in original-image pixels, overlay uint8 (H,W,3)) for one image."""
         image = load_rgb(path)
         H, W = image.shape[:2]
-        resized = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA if W > self.size
-                             else cv2.INTER_LINEAR)
-        x = torch.from_numpy(resized).permute(2, 0, 1).float().div(255).unsqueeze(0)
+        x = image_to_input(image, self.size)
         with torch.no_grad():
             probs = self.model(x).softmax(1)[0]
         cls = int(probs.argmax())
