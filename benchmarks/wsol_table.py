@@ -238,6 +238,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=6, help="stage-2 (or --scratch) epochs per method")
     ap.add_argument("--scratch", action="store_true", help="train every method from scratch (no stage 1)")
     ap.add_argument("--jobs", type=int, default=2, help="trainings at a time (torch threads split between them)")
+    ap.add_argument("--threads", type=int,
+                    help="torch threads per training (default: the cores split between --jobs); set it to "
+                         "leave cores free for other work")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     ap.add_argument("--method-set", nargs=2, action="append", default=[], metavar=("METHOD", "KEY=VALUE"),
                     help="override for one method's runs, e.g. --method-set art method.art.lam=2")
@@ -258,7 +261,7 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"wsol_table: error: {err}", file=sys.stderr)
         return 2
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         if not args.scratch:
