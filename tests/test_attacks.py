@@ -157,3 +157,20 @@ def test_bad_arguments_raise():
         pgd_maximize(lambda t: t.sum(), x, 0.1, 1, 0.01, norm="l1")
     with pytest.raises(ValueError, match="scalar"):
         pgd_maximize(lambda t: t, x, 0.1, 1, 0.01)
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_pgd_linf_matches_torchattacks(random_start):
+    """Our L-inf PGD against torchattacks.PGD (REFERENCE §7.4), same start and steps, eval-mode model."""
+    torchattacks = pytest.importorskip("torchattacks")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5)).double().eval()
+    x, y = torch.rand(6, 3, 12, 12, dtype=torch.float64), torch.randint(0, 5, (6,))
+    eps, alpha, steps = 8 / 255, 2 / 255, 10
+    torch.manual_seed(1)
+    ours = pgd_linf(model, x, y, eps, steps=steps, step_size=alpha, random_start=random_start)
+    torch.manual_seed(1)
+    theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)(x, y)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    assert (ours - x).abs().max() <= eps + 1e-12

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from wsol.config import Config, ConfigError, load_config  # noqa: E402
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
+from wsol.data.robustness import DatasetFormatError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError  # noqa: E402
 from wsol.engine.train import TrainingError, train  # noqa: E402
 from wsol.methods import list_methods  # noqa: E402
@@ -40,11 +41,13 @@ PAPER_ARCHS = ("vgg_gap", "resnet50", "vgg_gap_bn")
 PRESET_ARCH = {"vgg_gap_bn": "vgg_gap"}   # archs that take another arch's configs/cub presets
 
 
-def parse(argv):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(description: str = __doc__,
+                 data_help: str = "CUB folder (official layout or wsolevaluation metadata); default: synthetic"):
+    """The options shared by tools/train_wsol.py and tools/train_classifier.py."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", help=f"{' | '.join(list_models())} | {TIMM_PREFIX}<name>")
     ap.add_argument("--method", help=" | ".join(list_methods()))
-    ap.add_argument("--data", help="CUB folder (official layout or wsolevaluation metadata); default: synthetic")
+    ap.add_argument("--data", help=data_help)
     ap.add_argument("--config", help="YAML config (see configs/)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override any config field, e.g. --set method.art.beta=50 (repeatable)")
@@ -56,7 +59,11 @@ def parse(argv):
     ap.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     ap.add_argument("--quiet", action="store_true", help="warnings only")
-    return ap.parse_args(argv)
+    return ap
+
+
+def parse(argv):
+    return build_parser().parse_args(argv)
 
 
 def check_choice(value: str | None, valid: list[str], option: str, allow_timm: bool = False) -> None:
@@ -90,11 +97,14 @@ def flag_overrides(args) -> list[str]:
     return out
 
 
-def config_from_args(args) -> Config:
-    """The effective config of a new run: preset or --config, then the flags, then --set."""
+def config_from_args(args, preset=None) -> Config:
+    """The effective config of a new run: preset or --config, then the flags, then --set.
+
+    `preset(args) -> Path | None` picks the preset file when --config is not given
+    (default: configs/cub/<arch>_<method>.yaml, see preset_config)."""
     check_choice(args.arch, list_models(), "--arch", allow_timm=True)
     check_choice(args.method, list_methods(), "--method")
-    config = args.config or preset_config(args.arch, args.method)
+    config = args.config or (preset(args) if preset else preset_config(args.arch, args.method))
     if config and not args.config:
         log.info("using preset config %s", config)
     cfg = load_config(config, flag_overrides(args) + args.overrides)
@@ -104,7 +114,11 @@ def config_from_args(args) -> Config:
 
 
 def main(argv=None) -> int:
-    args = parse(argv)
+    return run(parse(argv), config_from_args, "train_wsol")
+
+
+def run(args, make_config, prog: str) -> int:
+    """Train (or --resume) per `args`; `make_config(args) -> Config` builds a new run's config."""
     rank = int(os.environ.get("RANK", "0"))
     level = logging.WARNING if args.quiet or rank != 0 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -116,15 +130,17 @@ def main(argv=None) -> int:
                                   "(use --epochs or --set to change settings)")
             summary = train(None, args.resume, resume=True, overrides=flag_overrides(args) + args.overrides)
         else:
-            cfg = config_from_args(args)
-            out = args.out or REPO / "runs" / f"{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
+            cfg = make_config(args)
+            prefix = "" if cfg.data.dataset == "cub" else f"{cfg.data.dataset}-"
+            out = args.out or REPO / "runs" / f"{prefix}{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
                                              f"{time.strftime('%Y%m%d-%H%M%S')}"
             summary = train(cfg, out, overrides=None)
-    except (ConfigError, TrainingError, CubFormatError, CheckpointError, ImageLoadError, OSError) as err:
-        print(f"train_wsol: error: {err}", file=sys.stderr)
+    except (ConfigError, TrainingError, CubFormatError, DatasetFormatError, CheckpointError, ImageLoadError,
+            OSError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
     except KeyboardInterrupt:
-        print("train_wsol: interrupted; the last finished epoch's checkpoint is kept; continue with "
+        print(f"{prog}: interrupted; the last finished epoch's checkpoint is kept; continue with "
               "--resume RUN_DIR", file=sys.stderr)
         return 130
     if rank == 0:
@@ -132,7 +148,7 @@ def main(argv=None) -> int:
         print(f"run: {summary['run']}")
         print(f"epochs: {summary['epochs']}  best {summary['selected_by']}: "
               f"{'n/a' if best is None else f'{best:.2f}'} (epoch {summary['best_epoch']})")
-        for k in ("top1_acc", "grad_loc", "cam_loc"):
+        for k in ("top1_acc", "pgd_acc", "grad_loc", "cam_loc"):
             if k in summary["final_val"]:
                 print(f"val {k}: {summary['final_val'][k]:.2f}")
         if summary["skipped_images"]:

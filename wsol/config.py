@@ -50,13 +50,22 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
+    CHOICES: ClassVar[dict] = {"dataset": ("cub", "cifar10", "svhn", "gtsrb", "flowers17", "flowers102")}
+
+    dataset: str = "cub"               # cub (WSOL, boxes) or a classification set (tools/train_classifier.py)
     root: str | None = None            # CUB folder (official layout or wsolevaluation metadata); None: synthetic
     cache_dir: str | None = None       # where the synthetic data is generated once (default ~/.cache/art-wsol)
     image_size: int = 224              # crop side S
     resize_size: int | None = None     # train resize R before the random crop (default: 256 for 224)
     train_transform: str = "train"     # wsol.data.build_transform kind
     eval_transform: str = "wsoleval"
-    val_per_class: int = 5             # official layout: images per class carved from train for val
+    val_per_class: int = 5             # images per class carved from train for val (official CUB layout, and
+                                       # classification sets without an official val split)
+    fold: int = 1                      # flowers17: which of the 3 official datasplits.mat folds
+    pad: int = 4                       # classification train augmentation: reflect pad, random crop, h-flip
+    hflip: float = 0.5                 # ... probability of the horizontal flip (0 for digits and traffic signs)
+    color_jitter: float = 0.0          # ... + ColorJitter(b, c, s) of this strength (ART CIFAR: 0.25)
+    rotation: float = 0.0              # ... + random rotation within +-degrees (ART CIFAR: 2)
     num_workers: int = 0
     skip_bad_images: bool = True
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -139,16 +148,21 @@ class ValConfig:
 
     CHOICES: ClassVar[dict] = {"select_metric": ("top1_acc", "loss", "grad_loc", "cam_loc", "gradcam_loc",
                                                  "gradcampp_loc", "ig_loc", "smoothgrad_loc", "gradshap_loc",
-                                                 "last"),
+                                                 "pgd_acc", "last"),
                                "protocol": ("wsolevaluation", "paper")}
 
     every: int = 1                     # epochs
     saliencies: list = field(default_factory=lambda: ["grad", "cam"])
     cam_curve_interval: float = 0.01
     batch_size: int = 32
-    select_metric: str = "top1_acc"    # top1_acc | loss | grad_loc | cam_loc | <saliency>_loc | last
+    select_metric: str = "top1_acc"    # top1_acc | loss | grad_loc | cam_loc | <saliency>_loc | pgd_acc | last
     protocol: str = "wsolevaluation"   # map conventions: wsolevaluation | paper (REFERENCE §6)
     max_images: int | None = None      # cap for quick runs (deterministic prefix of val)
+    pgd_every: int = 0                 # epochs between PGD accuracy checks on val (0: never; ART CIFAR: 10)
+    pgd_steps: int = 40                # L-inf PGD with random start (REFERENCE §7.4: PGD-40)
+    pgd_epsilon: float = 8 / 255
+    pgd_step_size: float = 2 / 255
+    pgd_max_images: int | None = 1000  # PGD check on this prefix of val
 
 
 @dataclass

@@ -540,18 +540,24 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class _TrainAugment:
-    """Random h-flip + ``pad``-pixel reflect-padded random crop back to (H, W) (CIFAR recipe).
+    """Random h-flip + ``pad``-pixel reflect-padded random crop back to (H, W) (CIFAR recipe), and
+    optionally ART's CIFAR extras: ColorJitter(j, j, j) and a rotation within +-``rotation`` degrees.
 
     ``set_seed`` makes the draws repeat; :func:`wsol.data.seed_worker` finds it as
     ``dataset.transform`` in each DataLoader worker.
     """
 
-    def __init__(self, height: int, width: int, pad: int = 4, hflip_p: float = 0.5) -> None:
-        self.pipeline = A.Compose([
-            A.Pad(padding=pad, border_mode=cv2.BORDER_REFLECT_101),  # torchvision's "reflect"
-            A.RandomCrop(height, width),
-            A.HorizontalFlip(p=hflip_p),
-        ])
+    def __init__(self, height: int, width: int, pad: int = 4, hflip_p: float = 0.5,
+                 color_jitter: float = 0.0, rotation: float = 0.0) -> None:
+        steps = [A.Pad(padding=pad, border_mode=cv2.BORDER_REFLECT_101),  # torchvision's "reflect"
+                 A.RandomCrop(height, width),
+                 A.HorizontalFlip(p=hflip_p)]
+        if color_jitter > 0:
+            steps.append(A.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter,
+                                       hue=0.0, p=1.0))
+        if rotation > 0:  # torchvision's RandomRotation fills with 0
+            steps.append(A.Rotate(limit=rotation, border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0))
+        self.pipeline = A.Compose(steps)
 
     def set_seed(self, seed: int) -> None:
         self.pipeline.set_random_seed(seed)
@@ -565,12 +571,13 @@ class ClassificationDataset(Dataset):
 
     Items: ``{"image": float32 (3, S, S) in [0, 1], "label": int, "index": int, "image_id": str}``.
     ``image_size`` resizes every image to S x S (else the stored size is kept). ``train`` adds a
-    random horizontal flip and a ``pad``-pixel reflect-padded random crop; an image-file split
-    needs ``image_size`` then, since its files differ in size.
+    random horizontal flip and a ``pad``-pixel reflect-padded random crop (plus ``color_jitter``
+    and ``rotation`` when > 0); an image-file split needs ``image_size`` then, since its files
+    differ in size.
     """
 
     def __init__(self, split: ClassificationSplit, image_size: int | None = None, train: bool = False,
-                 pad: int = 4, hflip_p: float = 0.5) -> None:
+                 pad: int = 4, hflip_p: float = 0.5, color_jitter: float = 0.0, rotation: float = 0.0) -> None:
         self.split = split
         self.image_size = None if image_size is None else int(image_size)
         self.train = train
@@ -583,7 +590,7 @@ class ClassificationDataset(Dataset):
             else:
                 raise ValueError(f"{split.name}: train=True on an image-file split needs image_size "
                                  "(the files differ in size)")
-            self.transform = _TrainAugment(h, w, pad, hflip_p)
+            self.transform = _TrainAugment(h, w, pad, hflip_p, color_jitter, rotation)
 
     def set_seed(self, seed: int) -> None:
         """Seed the random augmentation (no effect when ``train=False``)."""
@@ -614,10 +621,12 @@ class ClassificationDataset(Dataset):
 
 
 def collate_classification(items: list[dict]) -> dict:
-    """Batch items: image (B, 3, S, S), label (B,) int64, index (B,) int64, image_id list."""
+    """Batch items: image (B, 3, S, S), label (B,) int64, index (B,) int64, image_id list, and
+    ``skipped`` (always empty: kept so the training loop reads CUB and classification batches alike)."""
     return {
         "image": torch.stack([it["image"] for it in items]),
         "label": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
         "image_id": [it["image_id"] for it in items],
+        "skipped": [],
     }

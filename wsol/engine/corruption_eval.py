@@ -2,7 +2,8 @@
 
 REFERENCE.md §8 (CIFAR-10-C files, the ``art2020`` column set, mean over the 5 severities
 plus each severity) and §10 (ART's CIFAR-10-C table: columns GN SN IN DB Gl-B MB ZB S F B C
-E P J Sp-N, where F is fog and Sp-N speckle noise). A folder written by
+E P J Sp-N, where F is fog and Sp-N speckle noise; :func:`cifar10c_markdown` prints the paper's rows
+under the model's). A folder written by
 :func:`wsol.data.corruptions.regenerate_cifar10c` is reported as
 "CIFAR-10-C-regenerated (not bit-identical)", the release as "CIFAR-10-C".
 """
@@ -137,12 +138,21 @@ def _table(header: str, rows: list[tuple[str, list[float | None]]], columns: Seq
     return lines
 
 
-def cifar10c_markdown(report: dict, columns: str = "art2020", name: str = "model") -> str:
+# REFERENCE.md §10: ART's CIFAR-10-C table (its 15 columns, CIFAR10C_ART2020 order).
+PAPER_CIFAR10C = {
+    "Natural": (49.16, 61.42, 59.22, 83.55, 53.84, 79.16, 79.18, 84.53, 91.6, 94.37, 87.63, 84.44, 74.12, 79.76, 65.04),
+    "PGD-10": (83.32, 84.33, 73.73, 83.09, 81.27, 79.60, 82.07, 82.68, 68.81, 85.97, 57.86, 81.68, 85.56, 85.56, 83.64),
+    "ART": (85.44, 86.41, 77.07, 86.07, 81.70, 83.14, 85.54, 84.99, 71.04, 89.42, 56.69, 84.72, 87.64, 87.89, 86.02),
+}
+
+
+def cifar10c_markdown(report: dict, columns: str = "art2020", name: str = "model", paper: bool = True) -> str:
     """Markdown tables of an :func:`evaluate_cifar10c` report.
 
     First table: one row (``name``), the mean over severities per corruption, in the column
     set's order with ART's short headers (``art2020``: GN SN IN DB Gl-B MB ZB S F B C E P J Sp-N;
-    also ``benchmark`` and ``all``), plus the mean of the shown cells. Second table: one row
+    also ``benchmark`` and ``all``), plus the mean of the shown cells; with ``paper`` and the
+    ``art2020`` columns, the paper's Natural / PGD-10 / ART rows under it. Second table: one row
     per severity. Corruptions missing from the report show "–". The title names the dataset.
     """
     if columns not in COLUMN_SETS:
@@ -157,7 +167,10 @@ def cifar10c_markdown(report: dict, columns: str = "art2020", name: str = "model
     sevs = ", ".join(str(s) for s in report["severities"])
     lines = [f"### {report['dataset']}: top-1 accuracy (%), columns `{columns}`", "",
              f"Mean over severities {sevs}:", ""]
-    lines += _table("Model", [(name, [value(c, None) for c in cols])], cols)
+    rows = [(name, [value(c, None) for c in cols])]
+    if paper and columns == "art2020":  # severity aggregation of the paper is unstated (REFERENCE.md §8)
+        rows += [(f"{k} (paper, CIFAR-10-C)", list(v)) for k, v in PAPER_CIFAR10C.items()]
+    lines += _table("Model", rows, cols)
     lines += ["", f"Per severity ({name}):", ""]
     lines += _table("Severity", [(str(s), [value(c, str(s)) for c in cols]) for s in report["severities"]], cols)
     return "\n".join(lines) + "\n"

@@ -30,9 +30,11 @@ from tqdm import tqdm
 from wsol.config import Config, ConfigError, config_to_dict, load_config, save_config
 from wsol.data import CubDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
 from wsol.data.cub import official_split, read_official
+from wsol.data.robustness import collate_classification
 from wsol.methods import build_method
 from wsol.models import PretrainedWeightsMissing, build_model
 
+from .classification import classification_eval_dataset, classification_train_dataset, prepare_classification
 from .checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint, save_checkpoint
 from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_buffers, broadcast_parameters,
                           cleanup_distributed, gather_objects, init_distributed, sync_gradients)
@@ -98,11 +100,14 @@ def _stale_synthetic(root: Path) -> bool:
 
 
 def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
-    """(data root, train CubSplit, val CubSplit, [(image, error)] skipped while parsing).
+    """(data root, train split, val split, [(image, error)] skipped while parsing).
 
-    Validation is carved from train (official layout, `data.val_per_class`) or read from
-    wsolevaluation's val metadata; never the test split.
+    CUB: validation is carved from train (official layout, `data.val_per_class`) or read from
+    wsolevaluation's val metadata. Classification sets (`data.dataset`): see
+    wsol.engine.classification. Never the test split.
     """
+    if cfg.data.dataset != "cub":
+        return (*prepare_classification(cfg), [])
     root = Path(cfg.data.root) if cfg.data.root else _ensure_synthetic(cfg, info)
     layout, found = detect_layout(root)
     skip = cfg.data.skip_bad_images
@@ -123,27 +128,35 @@ def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
 
 def _train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
     d = cfg.data
-    ds = CubDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
-                    skip_bad_images=d.skip_bad_images, load_masks=False)
+    if d.dataset == "cub":
+        ds = CubDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
+                        skip_bad_images=d.skip_bad_images, load_masks=False)
+        collate = collate_samples
+    else:
+        ds, collate = classification_train_dataset(cfg, split), collate_classification
     sampler = None
     if info.enabled:
         sampler = DistributedSampler(ds, info.world_size, info.rank, shuffle=True, seed=cfg.train.seed,
                                      drop_last=cfg.train.drop_last)
     drop = cfg.train.drop_last and len(ds) // max(info.world_size, 1) > cfg.train.batch_size
     loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=d.num_workers, collate_fn=collate_samples, worker_init_fn=seed_worker,
+                        num_workers=d.num_workers, collate_fn=collate, worker_init_fn=seed_worker,
                         generator=torch.Generator(), drop_last=drop)
     return loader, sampler
 
 
 def _val_loader(cfg: Config, split) -> DataLoader:
     d = cfg.data
-    ds = CubDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
-                    skip_bad_images=d.skip_bad_images)
+    if d.dataset == "cub":
+        ds = CubDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
+                        skip_bad_images=d.skip_bad_images)
+        collate = collate_samples
+    else:
+        ds, collate = classification_eval_dataset(cfg, split), collate_classification
     if cfg.val.max_images is not None and cfg.val.max_images < len(ds):
         ds = torch.utils.data.Subset(ds, range(cfg.val.max_images))
     return DataLoader(ds, batch_size=cfg.val.batch_size, shuffle=False, num_workers=d.num_workers,
-                      collate_fn=collate_samples)
+                      collate_fn=collate)
 
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -205,6 +218,7 @@ class Trainer:
         self.cfg, self.run, self.info = cfg, run, info
         self.device = _device(cfg.train.device, info)
         self.method = build_method(cfg.method.name, cfg.method)
+        _check_selection(cfg)
         self.root, self.train_split, self.val_split, bad = prepare_data(cfg, info)
         self.class_names = self.train_split.class_names
         num_classes = self.train_split.num_classes
@@ -352,7 +366,7 @@ class Trainer:
             metrics = {"epoch": epoch + 1, **self.train_epoch(epoch)}
             self.scheduler.step()
             if (epoch + 1) % max(1, cfg.val.every) == 0 or epoch + 1 == cfg.train.epochs:
-                last_val = self._validate()
+                last_val = self._validate(epoch)
                 metrics.update({f"val_{k}": v for k, v in last_val.items()})
             value = _selection_value(cfg.val.select_metric, last_val)
             is_best = value is not None and select_better(cfg.val.select_metric, value, self.state.best_value)
@@ -366,10 +380,12 @@ class Trainer:
             self._checkpoint(epoch, metrics, is_best)
         return self._report(last_val)
 
-    def _validate(self) -> dict:
+    def _validate(self, epoch: int) -> dict:
         result: dict = {}
+        v = self.cfg.val
+        pgd = v.pgd_every > 0 and ((epoch + 1) % v.pgd_every == 0 or epoch + 1 == self.cfg.train.epochs)
         if self.info.is_main:
-            result = validate(self.model, self.val_loader, self.cfg.val, self.cfg.data.image_size, self.device)
+            result = validate(self.model, self.val_loader, v, self.cfg.data.image_size, self.device, pgd=pgd)
             self.model.train()
         result = gather_objects(result, self.info)[0]
         for image, error in result.pop("skipped_images", {}).items():
@@ -411,6 +427,19 @@ def _autocast(amp: str, device: torch.device):
     if amp == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)
+
+
+def _check_selection(cfg: Config) -> None:
+    """val.select_metric must be one validation computes for this data."""
+    metric = cfg.val.select_metric
+    if metric.endswith("_loc") and cfg.data.dataset != "cub":
+        raise ConfigError(f"val.select_metric={metric!r} needs boxes, and data.dataset={cfg.data.dataset!r} has "
+                          "none; use top1_acc, loss, pgd_acc or last")
+    if metric.endswith("_loc") and metric[:-4] not in cfg.val.saliencies:
+        raise ConfigError(f"val.select_metric={metric!r} but val.saliencies is {cfg.val.saliencies}; "
+                          f"add {metric[:-4]!r} to val.saliencies")
+    if metric == "pgd_acc" and cfg.val.pgd_every <= 0:
+        raise ConfigError("val.select_metric='pgd_acc' needs val.pgd_every > 0 (epochs between PGD checks)")
 
 
 def _selection_value(metric: str, val: dict) -> float | None:
