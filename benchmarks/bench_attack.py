@@ -16,15 +16,16 @@ With --record the table is appended to benchmarks/RESULTS.md with the machine, d
 from __future__ import annotations
 
 import argparse
-import datetime
 import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from _record import append_entry  # noqa: E402
 
 from wsol.attacks import attribution_attack, get_preset  # noqa: E402
 from wsol.models import build_model  # noqa: E402
@@ -100,17 +101,14 @@ def main(argv=None) -> None:
 
 
 def record(table: list[str], args, device: torch.device, max_rows) -> None:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/bench_attack.py " + " ".join(sys.argv[1:])
-    text = [f"\n## bench_attack: IG top-k attribution attack, batched vs one image at a time ({now})\n",
-            f"- machine: {machine(device)}",
-            f"- command: `{command.strip()}`",
-            f"- model: {args.arch} (random init, eval mode), {args.classes} classes, {args.size} px, "
-            f"{args.images} random images labelled with the model's predictions; art2020 settings with "
-            f"{args.iters} iterations and {args.ig_steps}-point IG, max rows per pass {max_rows or 'unlimited'}, "
-            f"device {device}\n", *table, ""]
-    with open(args.results, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(text) + "\n")
+    append_entry(args.results, "bench_attack: IG top-k attribution attack, batched vs one image at a time", [
+        f"machine: {machine(device)}",
+        f"command: `{command.strip()}`",
+        f"model: {args.arch} (random init, eval mode), {args.classes} classes, {args.size} px, "
+        f"{args.images} random images labelled with the model's predictions; art2020 settings with "
+        f"{args.iters} iterations and {args.ig_steps}-point IG, max rows per pass {max_rows or 'unlimited'}, "
+        f"device {device}"], table)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ most there).
 from __future__ import annotations
 
 import argparse
-import datetime
 import platform
 import statistics
 import sys
@@ -23,8 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from _record import append_entry  # noqa: E402
 
 from wsol.config import load_config  # noqa: E402
 from wsol.methods import build_method  # noqa: E402
@@ -114,15 +115,12 @@ def main(argv=None) -> None:
 
 
 def record(table: list[str], args, device: torch.device) -> None:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/bench_train_step.py " + " ".join(sys.argv[1:])
-    text = [f"\n## bench_train_step: one training step per method ({now})\n",
-            f"- machine: {machine(device)}",
-            f"- command: `{command.strip()}`",
-            f"- model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
-            f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}\n", *table, ""]
-    with open(args.results, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(text) + "\n")
+    append_entry(args.results, "bench_train_step: one training step per method", [
+        f"machine: {machine(device)}",
+        f"command: `{command.strip()}`",
+        f"model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
+        f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}"], table)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ tables and appends them to benchmarks/RESULTS.md with machine, date and command.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +33,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _record import append_entry, git_commit  # noqa: E402
 
 from wsol.attacks.presets import get_preset  # noqa: E402
 from wsol.config import load_config  # noqa: E402
@@ -163,9 +164,6 @@ def main(argv=None) -> int:
     lines = tables(reports)
     print("\n".join(lines))
     if not args.no_record:
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip() or "unknown"
         n = reports[args.methods[0]][0]
         protocol = (f"data: synthetic CIFAR-10-format set ({args.train_per_class} train / {args.test_per_class} test "
                     f"images per class, not CIFAR-10); models: configs/cifar10/<method>.yaml with arch {args.arch}, "
@@ -174,13 +172,11 @@ def main(argv=None) -> int:
                     f"points for attack and metric maps (100), {args.attack_images} attacked images (1001); PGD-40 at "
                     f"8/255, step 2/255, random start on {n['pgd']['num_images']} test images; natural accuracy on "
                     f"{n['num_images']}; last checkpoint")
-        text = [f"\n## robustness_table: a reduced CIFAR-10 row, natural vs ART, offline data ({now})\n",
-                f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads; "
-                f"commit {commit}; total {(time.perf_counter() - t0) / 60:.0f} min",
-                f"- command: `python benchmarks/robustness_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
-                f"- protocol: {protocol}", "", *lines, ""]
-        with open(args.results, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(text) + "\n")
+        append_entry(args.results, "robustness_table: a reduced CIFAR-10 row, natural vs ART, offline data", [
+            f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads; "
+            f"commit {git_commit()}; total {(time.perf_counter() - t0) / 60:.0f} min",
+            f"command: `python benchmarks/robustness_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+            f"protocol: {protocol}"], lines)
         log(f"appended to {args.results}")
     return 0
 

@@ -34,7 +34,6 @@ baseline, and appends them to benchmarks/RESULTS.md with the machine, date and c
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -47,7 +46,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _record import append_entry, git_commit  # noqa: E402
 from train_wsol import config_from_args  # noqa: E402
 from train_wsol import parse as parse_train_args  # noqa: E402
 from wsol.config import ConfigError, load_config  # noqa: E402
@@ -218,14 +219,11 @@ def score_runs(args, argv) -> int:
     table = markdown_table(with_paper_rows(aggregate(rows)))
     print("\n".join(table))
     if not args.no_record:
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        text = [f"\n## wsol_table --runs: finished runs scored on {args.data or 'their own data'} ({now})\n",
-                f"- machine: {platform.platform()}, {os.cpu_count()} CPUs",
-                f"- command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
-                f"- checkpoint-{args.checkpoint or 'best'} of each run, test split ({rows[0]['num_images']} images); "
-                "'(paper)' rows: the ART paper's numbers (REFERENCE.md §10)", "", *table, ""]
-        with open(args.results, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(text) + "\n")
+        append_entry(args.results, f"wsol_table --runs: finished runs scored on {args.data or 'their own data'}", [
+            f"machine: {platform.platform()}, {os.cpu_count()} CPUs",
+            f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+            f"checkpoint-{args.checkpoint or 'best'} of each run, test split ({rows[0]['num_images']} images); "
+            "'(paper)' rows: the ART paper's numbers (REFERENCE.md §10)"], table)
     return 0
 
 
@@ -289,24 +287,18 @@ def main(argv=None) -> int:
                  + f" | {r['train_s']:.0f} |" for r in rows]]
     print("\n".join(table), "", "\n".join(diffs), "", centre_line, sep="\n")
     if not args.no_record:
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip() or "unknown"
         protocol = (f"every method from scratch, {args.epochs} epochs (configs/demo/base.yaml)" if args.scratch else
                     f"natural pre-training {args.pretrain_epochs} epochs (configs/demo/base.yaml), then every method "
                     f"fine-tuned {args.epochs} epochs from it (configs/demo/finetune.yaml)")
-        text = [f"\n## wsol_table: the WSOL table on the synthetic benchmark ({now})\n",
-                f"- machine: {platform.platform()}, {os.cpu_count()} CPUs; commit {commit}; "
-                f"{args.jobs} trainings at a time; total {(time.perf_counter() - t0) / 60:.0f} min",
-                f"- command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
-                f"- protocol: {protocol}; seeds {args.seeds}; last checkpoint scored on the test split "
-                f"({rows[0]['num_images']} images, {image_size} px). GT-known / Top-1 Loc: ART paper protocol "
-                "(fixed tau: Grad 0.2, CAM 0.1); MaxBoxAccV2: wsolevaluation (mean of IoU 30/50/70, interval 0.01).",
-                f"- {centre_line}", "", *table, "", "Paired with natural training of the same seed "
-                "(same pre-trained backbone):", "", *diffs, "", "<details><summary>every run</summary>", "",
-                *per_run, "", "</details>", ""]
-        with open(args.results, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(text) + "\n")
+        append_entry(args.results, "wsol_table: the WSOL table on the synthetic benchmark", [
+            f"machine: {platform.platform()}, {os.cpu_count()} CPUs; commit {git_commit()}; "
+            f"{args.jobs} trainings at a time; total {(time.perf_counter() - t0) / 60:.0f} min",
+            f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+            f"protocol: {protocol}; seeds {args.seeds}; last checkpoint scored on the test split "
+            f"({rows[0]['num_images']} images, {image_size} px). GT-known / Top-1 Loc: ART paper protocol "
+            "(fixed tau: Grad 0.2, CAM 0.1); MaxBoxAccV2: wsolevaluation (mean of IoU 30/50/70, interval 0.01).",
+            centre_line], [*table, "", "Paired with natural training of the same seed (same pre-trained backbone):",
+                           "", *diffs, "", "<details><summary>every run</summary>", "", *per_run, "", "</details>"])
         log(f"appended to {args.results}")
     return 0
 

@@ -1,0 +1,26 @@
+"""What every benchmark entry in benchmarks/RESULTS.md starts with: title with UTC time, bullets, body."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def git_commit() -> str:
+    """The short hash of the checked-out commit, or "unknown"."""
+    out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def append_entry(results: Path, title: str, bullets: list[str], body: list[str]) -> None:
+    """Append "## <title> (<time>)", one "- " line per bullet, then the body lines."""
+    text = [f"\n## {title} ({utc_now()})\n", *[f"- {b}" for b in bullets], "", *body, ""]
+    with open(results, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(text) + "\n")
