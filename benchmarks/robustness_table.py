@@ -39,7 +39,7 @@ from _record import append_entry, git_commit  # noqa: E402
 
 from wsol.attacks.presets import get_preset  # noqa: E402
 from wsol.config import load_config  # noqa: E402
-from wsol.data.corruptions import regenerate_cifar10c  # noqa: E402
+from wsol.data.cifar10c_regen import regenerate_cifar10c  # noqa: E402
 from wsol.data.robustness import CIFAR10C_ART2020, read_cifar10  # noqa: E402
 from wsol.data.synthetic_cifar import make_synthetic_cifar  # noqa: E402
 from wsol.engine.checkpoint import load_checkpoint  # noqa: E402

@@ -19,15 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from wsol.data.corruptions import (
-    APPROXIMATIONS,
-    CORRUPTION_FUNCTIONS,
-    REGENERATED_LABEL,
-    corrupt,
-    is_regenerated,
-    motion_blur_kernel,
-    regenerate_cifar10c,
-)
+from wsol.data.cifar10c_regen import REGENERATED_LABEL, is_regenerated, regenerate_cifar10c
+from wsol.data.corruptions import APPROXIMATIONS, CORRUPTION_FUNCTIONS, corrupt, motion_blur_kernel
 from wsol.data.robustness import (
     CIFAR10C_CORRUPTIONS,
     DatasetFormatError,

@@ -4,7 +4,7 @@
 The output follows the released layout (``<corruption>.npy`` uint8 (5*N, 32, 32, 3),
 severities 1..5 in order, ``labels.npy``) and is labelled "CIFAR-10-C-regenerated (not
 bit-identical)" in ``REGENERATED.json``: motion blur and snow use an OpenCV stand-in for
-ImageMagick, frost a procedural texture (see wsol/data/corruptions.py, REFERENCE.md §8).
+ImageMagick, frost a procedural texture (see wsol/data/corruptions.py and cifar10c_regen.py, REFERENCE.md §8).
 
 Example:
     python tools/make_cifar10c.py --cifar data/cifar10 --out data/CIFAR-10-C-regen --set art2020
@@ -23,12 +23,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wsol.data.corruptions import (  # noqa: E402
-    APPROXIMATIONS,
-    REGENERATED_FILE,
-    REGENERATED_LABEL,
-    regenerate_cifar10c,
-)
+from wsol.data.cifar10c_regen import REGENERATED_FILE, REGENERATED_LABEL, regenerate_cifar10c  # noqa: E402
+from wsol.data.corruptions import APPROXIMATIONS  # noqa: E402
 from wsol.data.robustness import CIFAR10C_ART2020, CIFAR10C_BENCHMARK, CIFAR10C_CORRUPTIONS  # noqa: E402
 
 SETS = {"all": CIFAR10C_CORRUPTIONS, "benchmark": CIFAR10C_BENCHMARK, "art2020": CIFAR10C_ART2020}

@@ -1,4 +1,4 @@
-"""The 19 CIFAR-10-C corruptions with the CIFAR-10-C constants, and an offline regenerator.
+"""The 19 CIFAR-10-C corruptions with the CIFAR-10-C constants (regeneration: wsol.data.cifar10c_regen).
 
 REFERENCE.md §8. The constants are those of Hendrycks & Dietterich's
 ``ImageNet-C/create_c/make_cifar_c.py`` (github.com/hendrycks/robustness), not ImageNet-C's
@@ -23,19 +23,13 @@ Where this differs from the original (see :data:`APPROXIMATIONS`):
 x[h', w'], x[h, w]`` of two views copies the neighbour into ``x[h, w]`` and leaves the
 neighbour unchanged, so the released set was made that way.
 
-:func:`regenerate_cifar10c` writes the released layout (``<corruption>.npy`` uint8
-(5*N, 32, 32, 3), severity blocks 1..5, ``labels.npy``) plus ``REGENERATED.json``, which
-labels the folder "CIFAR-10-C-regenerated (not bit-identical)".
+:func:`wsol.data.cifar10c_regen.regenerate_cifar10c` applies them to a CIFAR-10-format test
+split and writes the released layout, labelled "CIFAR-10-C-regenerated (not bit-identical)".
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from collections.abc import Callable, Sequence
-from io import BytesIO
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -44,34 +38,19 @@ from PIL import Image
 from scipy.ndimage import map_coordinates
 from scipy.ndimage import zoom as scizoom
 from skimage.filters import gaussian as sk_gaussian
-from tqdm import tqdm
 
-from .robustness import (
-    CIFAR10C_CORRUPTIONS,
-    CIFAR10C_SEVERITIES,
-    DatasetFormatError,
-    available_cifar10c,
-    read_cifar10,
-)
+from .robustness import CIFAR10C_CORRUPTIONS, CIFAR10C_SEVERITIES
 
 __all__ = [
     "CORRUPTION_FUNCTIONS",
     "APPROXIMATIONS",
-    "REGENERATED_LABEL",
-    "REGENERATED_FILE",
     "corrupt",
     "motion_blur_kernel",
     "frost_texture",
-    "regenerate_cifar10c",
-    "is_regenerated",
 ]
-
-log = logging.getLogger(__name__)
 
 Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
-REGENERATED_LABEL = "CIFAR-10-C-regenerated (not bit-identical)"
-REGENERATED_FILE = "REGENERATED.json"
 SEVERITIES = tuple(range(1, CIFAR10C_SEVERITIES + 1))
 
 APPROXIMATIONS = {
@@ -84,9 +63,6 @@ APPROXIMATIONS = {
              "tint) instead of crops of Hendrycks' six frost photos, which are not available offline; "
              "the blend constants are the original's",
 }
-RANDOMNESS_NOTE = ("numpy Generators seeded per (seed, corruption index, severity, image index) replace "
-                   "the original's global RandomState: same distributions, different draws")
-
 # --------------------------------------------------------------------------- constants (make_cifar_c.py)
 
 _GAUSSIAN_NOISE = (0.04, 0.06, 0.08, 0.09, 0.10)
@@ -484,118 +460,3 @@ def corrupt(image: np.ndarray, name: str, severity: int, rng: np.random.Generato
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"corrupt: expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
     return fn(image, int(severity), rng)
-
-
-# --------------------------------------------------------------------------- regeneration
-
-
-def is_regenerated(root: str | os.PathLike) -> dict | None:
-    """The ``REGENERATED.json`` record under ``root``, or None for a folder without one (the release)."""
-    path = Path(root) / REGENERATED_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise DatasetFormatError(f"{path}: not a readable JSON file ({err})") from err
-    if not isinstance(record, dict):
-        raise DatasetFormatError(f"{path}: expected a JSON object, got {type(record).__name__}")
-    return record
-
-
-def _check_severities(severities: Sequence[int]) -> None:
-    for s in severities:
-        _pick(SEVERITIES, s)
-    if tuple(sorted(int(s) for s in severities)) != SEVERITIES:
-        raise ValueError(f"severities must be all of {SEVERITIES}: the released layout stores 5 severity "
-                         f"blocks per file, got {tuple(severities)}")
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    """np.save to a hidden temp file beside ``path``, then rename over it."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    os.replace(tmp, path)
-
-
-def _start_record(out: Path, names: list[str], seed: int, n: int, source: str, overwrite: bool) -> dict:
-    """The REGENERATED.json record to extend, after checking the files already in ``out``."""
-    previous = is_regenerated(out)
-    present = available_cifar10c(out)
-    if present and previous is None:
-        raise ValueError(f"{out} holds CIFAR-10-C files ({', '.join(present)}) but no {REGENERATED_FILE}: "
-                         "it looks like the released set; write the regenerated set to another folder")
-    kept = [c for c in present if not (overwrite and c in names)]
-    for c in kept:
-        rows = np.load(out / f"{c}.npy", mmap_mode="r").shape[0]
-        if rows != CIFAR10C_SEVERITIES * n:
-            raise ValueError(f"{out / f'{c}.npy'} holds {rows} images, expected {CIFAR10C_SEVERITIES} x {n}; "
-                             "pass overwrite=True (--overwrite) or use another folder")
-    if kept and previous.get("seed") != seed:
-        raise ValueError(f"{out} holds {', '.join(kept)} regenerated with seed {previous.get('seed')}, "
-                         f"not {seed}; use that seed, overwrite=True (--overwrite) or another folder")
-    return {"label": REGENERATED_LABEL, "constants": "CIFAR-10-C (make_cifar_c.py)", "seed": seed,
-            "num_images": n, "severities": list(SEVERITIES), "corruptions": kept, "approximations": {},
-            "randomness": RANDOMNESS_NOTE, "source": source}
-
-
-def _write_record(out: Path, record: dict, name: str) -> None:
-    done = set(record["corruptions"]) | {name}
-    record["corruptions"] = [c for c in CIFAR10C_CORRUPTIONS if c in done]
-    record["approximations"] = {c: APPROXIMATIONS[c] for c in record["corruptions"] if c in APPROXIMATIONS}
-    tmp = out / f".{REGENERATED_FILE}.partial"
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / REGENERATED_FILE)
-
-
-def _corrupt_split(images: np.ndarray, name: str, seed: int, progress: bool) -> np.ndarray:
-    """uint8 (N, H, W, 3) -> uint8 (5N, H, W, 3), severity blocks 1..5; one Generator per image."""
-    fn, index = CORRUPTION_FUNCTIONS[name], CIFAR10C_CORRUPTIONS.index(name)
-    n = len(images)
-    out = np.empty((CIFAR10C_SEVERITIES * n, *images.shape[1:]), np.uint8)
-    with tqdm(total=len(out), desc=name, unit="img", disable=not progress) as bar:
-        for s in SEVERITIES:
-            for i, image in enumerate(images):
-                out[(s - 1) * n + i] = fn(image, s, np.random.default_rng([seed, index, s, i]))
-                bar.update(1)
-    return out
-
-
-def regenerate_cifar10c(cifar_root: str | os.PathLike, out_dir: str | os.PathLike,
-                        corruptions: Sequence[str] | None = None, severities: Sequence[int] = SEVERITIES,
-                        seed: int = 0, progress: bool = True, limit: int | None = None,
-                        overwrite: bool = False) -> Path:
-    """Write CIFAR-10-C from the CIFAR-10 test split (``read_cifar10(cifar_root, "test")``).
-
-    Writes ``<corruption>.npy`` uint8 (5*N, 32, 32, 3) (severity blocks 1..5 in order, the
-    released layout), ``labels.npy`` int64 (5*N,) and ``REGENERATED.json`` (label, constants,
-    seed, corruptions, approximations, source) into ``out_dir``; returns ``out_dir``.
-    ``limit`` keeps the first N test images. Each file is written to a temp file and renamed, so
-    an interrupted run keeps the finished corruptions; present ones are skipped unless
-    ``overwrite``. Image i at severity s of corruption k uses ``default_rng([seed, k, s, i])``,
-    so ``limit`` and the corruption list do not change any image.
-    """
-    names = list(CIFAR10C_CORRUPTIONS if corruptions is None else corruptions)
-    for name in names:
-        _check_name(name)
-    _check_severities(severities)
-    if int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of test images, got {limit}")
-    test = read_cifar10(cifar_root, "test")
-    images, labels = test.images[:limit], test.labels[:limit]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    record = _start_record(out, names, int(seed), len(labels), str(Path(cifar_root)), overwrite)
-    _atomic_save(out / "labels.npy", np.tile(labels.astype(np.int64), CIFAR10C_SEVERITIES))
-    for name in names:
-        path = out / f"{name}.npy"
-        if path.is_file() and not overwrite:
-            log.info("%s exists; skipped (pass overwrite=True to regenerate it)", path)
-        else:
-            _atomic_save(path, _corrupt_split(images, name, int(seed), progress))
-            log.info("wrote %s", path)
-        _write_record(out, record, name)
-    return out

@@ -4,7 +4,7 @@ REFERENCE.md §8 (CIFAR-10-C files, the ``art2020`` column set, mean over the 5 
 plus each severity) and §10 (ART's CIFAR-10-C table: columns GN SN IN DB Gl-B MB ZB S F B C
 E P J Sp-N, where F is fog and Sp-N speckle noise; :func:`cifar10c_markdown` prints the paper's rows
 under the model's). A folder written by
-:func:`wsol.data.corruptions.regenerate_cifar10c` is reported as
+:func:`wsol.data.cifar10c_regen.regenerate_cifar10c` is reported as
 "CIFAR-10-C-regenerated (not bit-identical)", the release as "CIFAR-10-C".
 """
 
@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from wsol.data.corruptions import REGENERATED_LABEL, is_regenerated
+from wsol.data.cifar10c_regen import REGENERATED_LABEL, is_regenerated
 from wsol.data.robustness import (
     CIFAR10C_ART2020,
     CIFAR10C_BENCHMARK,
