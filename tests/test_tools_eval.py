@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from wsol.data import convert_official_to_wsoleval, load_split
@@ -64,6 +65,21 @@ def test_evaluate_checkpoint_rejects_wrong_class_count(setup, tmp_path, capsys):
     rc = tool("evaluate_wsol")(["--checkpoint", str(tmp_path / "c"), "--data", str(data)])
     assert rc == 1
     assert "has 3 classes but the checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_evaluate_checkpoint_device_option(setup, tmp_path, capsys):
+    _, data, run = setup
+    rc = tool("evaluate_wsol")(["--checkpoint", str(run), "--data", str(data), "--device", "cuda"])
+    assert rc == 1
+    assert "device 'cuda' was asked for but CUDA is not available" in capsys.readouterr().err
+    rc = tool("evaluate_wsol")(["--checkpoint", str(run), "--data", str(data), "--device", "tpu"])
+    assert rc == 1
+    assert "device must be auto, cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
+    rc = tool("evaluate_wsol")(["--checkpoint", str(run), "--data", str(data), "--device", "cpu",
+                                "--num-overlays", "0", "--out-dir", str(tmp_path)])
+    assert rc == 0
+    assert json.loads((tmp_path / "eval-test-grad.json").read_text())["options"]["device"] == "cpu"
 
 
 def _perfect_maps(split, folder: Path, shift: int = 0) -> None:

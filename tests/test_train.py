@@ -300,3 +300,16 @@ def test_finished_run_reuses_only_the_same_config(tmp_path):
         finished_run(run, other)
     assert "train.epochs: 3 there, 4 asked" in str(err.value) and "method.art.lam" in str(err.value)
     assert str(run) in str(err.value)
+
+
+def test_device_names():
+    from wsol.engine.distributed import DistInfo, resolve_device
+    from wsol.engine.train import _device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto", 1) == (torch.device("cuda:1") if torch.cuda.is_available() else torch.device("cpu"))
+    with pytest.raises(ValueError, match="auto, cpu, cuda or cuda:N, got 'gpu'"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="train.device: device 'cuda' was asked for but CUDA is not available"):
+            _device("cuda", DistInfo())

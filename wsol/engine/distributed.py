@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "sync_gradients", "broadcast_parameters",
+__all__ = ["DistInfo", "resolve_device", "init_distributed", "cleanup_distributed", "sync_gradients", "broadcast_parameters",
            "broadcast_buffers", "all_reduce_sum", "gather_objects", "barrier"]
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,19 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """"auto" -> cuda:<local_rank> when CUDA is available, else cpu; "cpu", "cuda", "cuda:N" as given
+    (ValueError naming the option when CUDA is asked for but absent)."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from err
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

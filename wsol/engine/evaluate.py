@@ -33,6 +33,7 @@ from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
 from wsol.viz import draw_boxes, overlay_heatmap, plot_boxacc_curves, save_overlay_grid, to_uint8_image
 
 from .checkpoint import load_checkpoint
+from .distributed import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class EvalOptions:
     num_overlays: int = 16
     num_workers: int = 0
     box_metrics: str = "both"  # "both": MaxBoxAcc + MaxBoxAccV2; "v2": MaxBoxAccV2 alone (its fast path)
+    device: str = "auto"  # where the model runs: auto (CUDA when available) | cpu | cuda | cuda:N
 
     def check(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -78,13 +80,14 @@ class EvalOptions:
 
 
 def raw_maps(model, x: torch.Tensor, target: torch.Tensor, saliency: str, protocol: str) -> np.ndarray:
-    """Unnormalised maps (B,h,w) float64 for the ground-truth class (feature or input resolution)."""
+    """Unnormalised maps (B,h,w) float64 numpy, on the host, for the ground-truth class (feature or
+    input resolution); the model and x may be on any device."""
     if saliency == "grad" and protocol == "paper":
-        return art2020_gradient_map(model, x).detach().double().numpy()
+        return art2020_gradient_map(model, x).detach().double().cpu().numpy()
     out = attribute(saliency, model, x, target)
     if out.ndim == 4:
         out = reduce_channels(out, "abs_mean")
-    return out.detach().double().numpy()
+    return out.detach().double().cpu().numpy()
 
 
 def maps_and_logits(model, x: torch.Tensor, target: torch.Tensor, saliency: str,
@@ -95,13 +98,13 @@ def maps_and_logits(model, x: torch.Tensor, target: torch.Tensor, saliency: str,
         with torch.no_grad():
             logits, feats = model.forward_with_features(x)
             maps = cam_from_features(model, feats, target)
-        return maps.double().numpy(), logits
+        return maps.double().cpu().numpy(), logits
     if saliency == "grad" and protocol != "paper":
         inp = grad_input(x, create_graph=False)
         with torch.enable_grad():
             logits = model(inp)
             (g,) = torch.autograd.grad(objective(logits, target, "logit"), inp)
-        return reduce_channels(g, "abs_mean").double().numpy(), logits.detach()
+        return reduce_channels(g, "abs_mean").double().cpu().numpy(), logits.detach()
     with torch.no_grad():
         logits = model(x)
     return raw_maps(model, x, target, saliency, protocol), logits
@@ -130,7 +133,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike,
     """
     opts = options or EvalOptions()
     opts.check()
+    device = resolve_device(opts.device)
     model, meta = load_checkpoint(checkpoint)
+    model.to(device)
     size = opts.image_size or meta.get("image_size") or 224
     split = load_split(data, opts.split, val_per_class=opts.val_per_class)
     if split.num_classes != model.num_classes:
@@ -149,9 +154,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike,
         skipped += batch["skipped"]
         if not len(batch["label"]):
             continue
-        x, y = batch["image"], batch["label"]
+        x, y = batch["image"].to(device), batch["label"].to(device)
         maps, logits = maps_and_logits(model, x, y, opts.saliency, opts.protocol)
-        correct = (logits.argmax(1) == y).numpy()
+        correct = (logits.argmax(1) == y).cpu().numpy()
         norm = np.stack([normalize_scoremap(m, (size, size)) for m in maps])
         gt = [b.numpy() for b in batch["boxes"]]
         boxes.accumulate(norm, gt, correct)
@@ -161,7 +166,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike,
         n_correct += int(correct.sum())
         n += len(y)
         for i in range(len(y)):
-            overlays.add(x[i], norm[i], pred[i], gt[i], f"{batch['image_id'][i].split('/')[-1]}"
+            overlays.add(batch["image"][i], norm[i], pred[i], gt[i], f"{batch['image_id'][i].split('/')[-1]}"
                          f" {'ok' if correct[i] else 'wrong'}")
     if n == 0:
         raise ValueError(f"{data}: no image of the {opts.split} split could be read ({len(skipped)} skipped)")

@@ -37,7 +37,8 @@ from wsol.models import PretrainedWeightsMissing, build_model
 from .classification import classification_eval_dataset, classification_train_dataset, prepare_classification
 from .checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint, save_checkpoint
 from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_buffers, broadcast_parameters,
-                          cleanup_distributed, gather_objects, init_distributed, sync_gradients)
+                          cleanup_distributed, gather_objects, init_distributed, resolve_device,
+                          sync_gradients)
 from .train_state import (RunState, load_train_state, rng_state, save_train_state, seed_everything, select_better,
                           set_rng_state)
 from .validate import validate
@@ -416,11 +417,10 @@ class Trainer:
 # -- helpers -------------------------------------------------------------------------------------------
 
 def _device(name: str, info: DistInfo) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but CUDA is not available on this machine")
-    return torch.device(name)
+    try:
+        return resolve_device(name, info.local_rank)
+    except ValueError as err:
+        raise ConfigError(f"train.device: {err}") from None
 
 
 def _autocast(amp: str, device: torch.device):
