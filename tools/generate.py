@@ -3,7 +3,7 @@
 
     python tools/generate.py --checkpoint RUN --classes 0 3 7 --per-class 8 --out grid.png
         [--data CUB_DIR] [--grain G] [--epsilon E] [--step-size S] [--iterations K] [--seed 0]
-        [--show-seeds] [--batch-size B] [--device cpu|cuda]
+        [--show-seeds] [--batch-size B] [--device auto|cpu|cuda|cuda:N]
 
 Seeds come from a Gaussian N(mu, Sigma + 1e-4 I) fitted per class on the checkpoint's training
 images (resized to its input side S, average-pooled in GRAIN x GRAIN blocks; the validation
@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
 
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from wsol.engine.distributed import resolve_device  # noqa: E402
 from wsol.generation import class_summary_lines, generate, save_generation, training_split  # noqa: E402
 
 PROG = "generate.py"
@@ -57,7 +57,7 @@ def parse(argv):
     ap.add_argument("--image-size", type=int, help="input side S (default: the checkpoint's)")
     ap.add_argument("--show-seeds", action="store_true", help="show each class's seeds above its images")
     ap.add_argument("--batch-size", type=int, help="images per forward/backward (default: all at once)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     args = ap.parse_args(argv)
     if args.batch_size is not None and args.batch_size < 1:
         ap.error(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         classes = args.classes if args.classes is not None else list(range(model.num_classes))
         result = generate(model, split, classes, args.per_class, image_size=size, epsilon=args.epsilon,
                           step_size=args.step_size, steps=args.iterations, grain=args.grain, seed=args.seed,
-                          device=args.device, batch_size=args.batch_size)
+                          device=resolve_device(args.device), batch_size=args.batch_size)
         result.settings.update(checkpoint=str(args.checkpoint), data=str(args.data or meta.get("data")))
         png, tensors = save_generation(result, args.out, split.class_names, args.show_seeds)
     except (CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, OSError, ValueError) as err:

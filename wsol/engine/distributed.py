@@ -19,8 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "resolve_device", "init_distributed", "cleanup_distributed", "sync_gradients", "broadcast_parameters",
-           "broadcast_buffers", "all_reduce_sum", "gather_objects", "barrier"]
+__all__ = ["DistInfo", "resolve_device", "init_distributed", "cleanup_distributed", "sync_gradients",
+           "broadcast_parameters", "broadcast_buffers", "all_reduce_sum", "gather_objects", "barrier"]
 
 log = logging.getLogger(__name__)
 
