@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -17,6 +19,17 @@ def git_commit() -> str:
     """The short hash of the checked-out commit, or "unknown"."""
     out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
+
+
+def machine() -> str:
+    """Platform, CPU count and, where CUDA is present (the trainings' `train.device: auto` use it),
+    the GPU's name."""
+    text = f"{platform.platform()}, {os.cpu_count()} CPUs"
+    import torch
+
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    return text
 
 
 def append_entry(results: Path, title: str, bullets: list[str], body: list[str]) -> None:

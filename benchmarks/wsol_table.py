@@ -10,7 +10,8 @@ Protocol (the CPU stand-in for the paper's ImageNet-initialised runs; configs/de
   stage 2  every method is fine-tuned from that checkpoint for the same epochs with a fresh
            classifier (configs/demo/finetune.yaml, --epochs), so methods differ only in their
            objective. --scratch trains every method from scratch instead (stage 1 skipped).
-Each stage-2 run's LAST checkpoint is scored on the test split (never seen in training or
+Each stage-2 run's LAST checkpoint is scored, as soon as it finishes and while the other runs
+still train (--score-jobs worker processes), on the test split (never seen in training or
 selection): Grad and CAM GT-known / Top-1 Loc under the ART paper's fixed-threshold protocol
 (REFERENCE.md §6.5), top-1 accuracy, and Grad / CAM MaxBoxAccV2 (wsolevaluation protocol).
 
@@ -36,11 +37,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _record import append_entry, git_commit  # noqa: E402
+from _record import append_entry, git_commit, machine  # noqa: E402
 from train_wsol import config_from_args  # noqa: E402
 from train_wsol import parse as parse_train_args  # noqa: E402
 from wsol.config import ConfigError, load_config  # noqa: E402
@@ -166,18 +167,92 @@ def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
     return {"backbone": backbone, "method": method, "seed": seed, "run": out, "train_s": train_s}
 
 
-def score(run: dict, data: str, batch_size: int, checkpoint: str = "last") -> dict:
-    cache = run["run"] / f"table-row-{checkpoint}.json"
-    if cache.is_file():
-        return {**run, **json.loads(cache.read_text())}
+def _score_worker(run_dir: str, data: str, batch_size: int, checkpoint: str, threads: int) -> tuple[dict, float]:
+    """Score one run in a worker process (torch, OpenCV and numba held to `threads`); writes and
+    returns the table row and the seconds it took. A process each: the figure writers use pyplot,
+    which is not thread-safe."""
+    import cv2
+    import numba
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     t = time.perf_counter()
-    row = score_run(run["run"] / f"checkpoint-{checkpoint}", data, split="test", batch_size=batch_size,
-                    out_dir=run["run"] / f"eval-{checkpoint}")
+    run = Path(run_dir)
+    row = score_run(run / f"checkpoint-{checkpoint}", data, split="test", batch_size=batch_size,
+                    out_dir=run / f"eval-{checkpoint}")
     row.pop("curves")
-    cache.write_text(json.dumps(row))
-    log(f"scored {run['method']} {run['backbone']} seed {run['seed']} in {time.perf_counter() - t:.0f} s: "
+    (run / f"table-row-{checkpoint}.json").write_text(json.dumps(row))
+    return row, time.perf_counter() - t
+
+
+def _cached_row(run: dict, checkpoint: str) -> dict | None:
+    cache = run["run"] / f"table-row-{checkpoint}.json"
+    return {**run, **json.loads(cache.read_text())} if cache.is_file() else None
+
+
+def _log_scored(run: dict, row: dict, seconds: float) -> None:
+    log(f"scored {run['method']} {run['backbone']} seed {run['seed']} in {seconds:.0f} s: "
         + ", ".join(f"{k} {row[k]:.1f}" for k, _ in COLUMNS if row.get(k) is not None))
+
+
+def score(run: dict, data: str, batch_size: int, checkpoint: str = "last") -> dict:
+    """Score one run in this process (cached in the run's table-row-<checkpoint>.json)."""
+    cached = _cached_row(run, checkpoint)
+    if cached is not None:
+        return cached
+    row, seconds = _score_worker(str(run["run"]), data, batch_size, checkpoint, max(1, os.cpu_count() or 1))
+    _log_scored(run, row, seconds)
     return {**run, **row}
+
+
+def train_and_score(args, threads: int) -> list[dict]:
+    """Stage 1, then stage 2 with each finished run scored while the others still train (scoring
+    runs in --score-jobs worker processes). A failed run is reported after every other run has
+    finished and been scored; all of them stay on disk for the next call to reuse."""
+    score_jobs = args.score_jobs or args.jobs
+    # spawned workers inherit these before they import torch/numba; trainings get their own
+    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    rows, failures = [], []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool, \
+            ProcessPoolExecutor(max_workers=score_jobs, mp_context=multiprocessing.get_context("spawn")) as scorer:
+        if not args.scratch:
+            list(pool.map(lambda job: pretrain(*job, args, threads), [(b, s) for b in args.backbones for s in args.seeds]))
+        jobs = [(b, s, m) for b in args.backbones for s in args.seeds for m in args.methods]
+        # the slow methods first, so the pool's last minutes are not one long run alone
+        jobs.sort(key=lambda j: j[2] not in ("art_faithful", "pgd", "art", "ig_norm", "ig_sum_norm"))
+        trainings = {pool.submit(finetune, *job, args, threads): job for job in jobs}
+        scorings = {}
+        data = None
+        for fut in as_completed(trainings):
+            try:
+                run = fut.result()
+            except Exception as err:  # noqa: BLE001 - reported below, after the other runs
+                failures.append(str(err))
+                log(f"FAILED: {str(err).splitlines()[0]}")
+                continue
+            cached = _cached_row(run, "last")
+            if cached is not None:
+                rows.append(cached)
+                continue
+            data = data or json.loads((run["run"] / "checkpoint-last.json").read_text())["data"]
+            scorings[scorer.submit(_score_worker, str(run["run"]), data, args.eval_batch_size, "last", threads)] = run
+        for fut in as_completed(scorings):
+            run = scorings[fut]
+            try:
+                row, seconds = fut.result()
+            except Exception as err:  # noqa: BLE001
+                failures.append(f"scoring {run['run']} failed: {err}")
+                log(f"FAILED: scoring {run['run']}: {err}")
+                continue
+            _log_scored(run, row, seconds)
+            rows.append({**run, **row})
+    if failures:
+        raise SystemExit("wsol_table: error: " + "\n".join(failures)
+                         + "\n(every finished run and score is kept under --out; run the same command again to "
+                           "continue)")
+    return rows
 
 
 def paired(rows: list[dict], base: str = "natural") -> list[str]:
@@ -220,7 +295,7 @@ def score_runs(args, argv) -> int:
     print("\n".join(table))
     if not args.no_record:
         append_entry(args.results, f"wsol_table --runs: finished runs scored on {args.data or 'their own data'}", [
-            f"machine: {platform.platform()}, {os.cpu_count()} CPUs",
+            f"machine: {machine()}",
             f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
             f"checkpoint-{args.checkpoint or 'best'} of each run, test split ({rows[0]['num_images']} images); "
             "'(paper)' rows: the ART paper's numbers (REFERENCE.md §10)"], table)
@@ -236,6 +311,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=6, help="stage-2 (or --scratch) epochs per method")
     ap.add_argument("--scratch", action="store_true", help="train every method from scratch (no stage 1)")
     ap.add_argument("--jobs", type=int, default=2, help="trainings at a time (torch threads split between them)")
+    ap.add_argument("--score-jobs", type=int,
+                    help="runs scored at a time, each in its own process, while others train (default: --jobs)")
     ap.add_argument("--threads", type=int,
                     help="torch threads per training (default: the cores split between --jobs); set it to "
                          "leave cores free for other work")
@@ -261,16 +338,9 @@ def main(argv=None) -> int:
         return 2
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        if not args.scratch:
-            list(pool.map(lambda job: pretrain(*job, args, threads), [(b, s) for b in args.backbones for s in args.seeds]))
-        jobs = [(b, s, m) for b in args.backbones for s in args.seeds for m in args.methods]
-        # the slow methods first, so the pool's last minutes are not one long run alone
-        jobs.sort(key=lambda j: j[2] not in ("art_faithful", "pgd", "art", "ig_norm", "ig_sum_norm"))
-        runs = list(pool.map(lambda job: finetune(*job, args, threads), jobs))
-    meta = json.loads((runs[0]["run"] / "checkpoint-last.json").read_text())
+    rows = train_and_score(args, threads)
+    meta = json.loads((rows[0]["run"] / "checkpoint-last.json").read_text())
     data, image_size = meta["data"], meta["image_size"]
-    rows = [score(r, data, args.eval_batch_size) for r in runs]
     order = {m: i for i, m in enumerate(args.methods)}
     rows.sort(key=lambda r: (args.backbones.index(r["backbone"]), order[r["method"]], r["seed"]))
     for r in rows:
@@ -291,7 +361,7 @@ def main(argv=None) -> int:
                     f"natural pre-training {args.pretrain_epochs} epochs (configs/demo/base.yaml), then every method "
                     f"fine-tuned {args.epochs} epochs from it (configs/demo/finetune.yaml)")
         append_entry(args.results, "wsol_table: the WSOL table on the synthetic benchmark", [
-            f"machine: {platform.platform()}, {os.cpu_count()} CPUs; commit {git_commit()}; "
+            f"machine: {machine()}; commit {git_commit()}; "
             f"{args.jobs} trainings at a time; total {(time.perf_counter() - t0) / 60:.0f} min",
             f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
             f"protocol: {protocol}; seeds {args.seeds}; last checkpoint scored on the test split "
