@@ -177,6 +177,63 @@ def test_attack_in_train_mode_updates_bn_stats_q1():
     assert not torch.equal(before, model.layer1[0].bn1.running_mean)
 
 
+def test_frozen_bn_stats_keeps_running_stats_and_gradients():
+    from wsol.methods.base import frozen_bn_stats
+
+    model = tiny_model(arch="resnet_tiny").float().train()
+    x, _ = batch(n=4, size=16)
+    bn = model.layer1[0].bn1
+    mean, var, count, momentum = bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone(), \
+        bn.momentum
+    u = x.float().requires_grad_(True)
+    with frozen_bn_stats(model):
+        out = model(u)
+        g, = torch.autograd.grad(out.sum(), u, create_graph=True)
+    # batch statistics still normalise (same output as a plain train-mode pass), buffers untouched
+    assert torch.allclose(out, model(x.float()), atol=1e-6)
+    g.square().sum().backward()  # double backward through the frozen pass
+    assert bn.weight.grad is not None and bn.weight.grad.abs().sum() > 0
+    assert bn.momentum == momentum
+    assert not torch.equal(bn.running_mean, mean)  # the plain pass above moved them
+    model2 = tiny_model(arch="resnet_tiny").float().train()
+    with frozen_bn_stats(model2):
+        model2(x.float())
+    assert torch.equal(model2.layer1[0].bn1.running_mean, mean) and torch.equal(model2.layer1[0].bn1.running_var, var)
+    assert torch.equal(model2.layer1[0].bn1.num_batches_tracked, count)
+
+
+@pytest.mark.parametrize("mode", ["fast", "faithful"])
+def test_bn_stats_ce_leaves_running_stats_to_the_ce_pass(mode):
+    x, y = batch(n=4, size=16)
+    x = x.float()
+    cfg = ARTConfig(topk_fraction=0.3, steps=1, mode=mode, bn_stats="ce")
+    model = tiny_model(arch="resnet_tiny").float().train()
+    torch.manual_seed(5)
+    out = ARTMethod(cfg).step(model, x, y)
+    # the reference: the same x~, one plain train-mode CE pass from the same start
+    ref = tiny_model(arch="resnet_tiny").float().train()
+    torch.manual_seed(5)
+    with frozen_bn_stats_ctx(ref):
+        x_adv = ARTMethod(cfg).attack(ref, x, y)
+    ref(x_adv)
+    for a, b in zip(model.modules(), ref.modules()):
+        if isinstance(a, torch.nn.BatchNorm2d):
+            assert torch.allclose(a.running_mean, b.running_mean, atol=1e-6)
+            assert torch.allclose(a.running_var, b.running_var, atol=1e-6)
+            assert torch.equal(a.num_batches_tracked, b.num_batches_tracked)
+    # the loss itself is the same as with every pass moving the stats (art2020)
+    model_all = tiny_model(arch="resnet_tiny").float().train()
+    torch.manual_seed(5)
+    out_all = ARTMethod(ARTConfig(topk_fraction=0.3, steps=1, mode=mode)).step(model_all, x, y)
+    assert out.loss.item() == pytest.approx(out_all.loss.item(), rel=1e-5)
+
+
+def frozen_bn_stats_ctx(model):
+    from wsol.methods.base import frozen_bn_stats
+
+    return frozen_bn_stats(model)
+
+
 def test_fast_mode_runs_with_and_without_steps():
     model = tiny_model(arch="resnet_tiny").float().train()
     x, y = batch(n=4, size=16)

@@ -90,6 +90,7 @@ class ARTConfig:
 
     CHOICES: ClassVar[dict] = {"projection": ("abs_mean", "signed"), "attr_inputs": ("pair", "adv_only"),
                                "attack_bn_mode": ("train", "eval"), "attack_grad_wrt": ("raw", "normalized"),
+                               "bn_stats": ("all", "ce"),
                                "mode": ("faithful", "fast")}
 
     epsilon: float = 2 / 255           # L-inf radius of the training attack, [0,1] units
@@ -103,6 +104,8 @@ class ARTConfig:
     attr_inputs: str = "pair"          # "pair" (art2020: clean + adversarial, hard mining) or "adv_only"
     attack_bn_mode: str = "train"      # Q1: "train" (art2020) or "eval" (default preset)
     attack_grad_wrt: str = "raw"       # Q3: attack gradients w.r.t. "raw" x (art2020) or "normalized"
+    bn_stats: str = "all"              # which train-mode passes move BN running stats: "all" (art2020: the
+                                       # Softplus L_attr and attack passes too) or "ce" (the ReLU CE pass alone)
     random_start: bool = True
     mode: str = "faithful"             # "faithful" (the official algorithm) or "fast" (see wsol.methods.art)
     fast_steps: int = 0                # fast mode: attack steps (0: random start only; mask from Softplus g1)

@@ -27,7 +27,7 @@ from torch import nn
 
 from wsol.models import smooth_activations
 
-from .base import StepOutput, TrainingMethod, eval_mode, register_method
+from .base import StepOutput, TrainingMethod, eval_mode, frozen_bn_stats, register_method
 
 __all__ = ["ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "cosine_distance_matrix",
            "logit_gradients", "project", "topk_indices"]
@@ -237,12 +237,15 @@ class ARTMethod(TrainingMethod):
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         cfg = self.cfg
-        x_adv = self.attack(model, x, y)
-        if cfg.mode == "fast" and cfg.fast_pair_fraction < 1:
-            keep = torch.randperm(len(y), device=y.device)[:max(1, round(cfg.fast_pair_fraction * len(y)))]
-            l_attr = art_attr_term(model, x[keep], x_adv[keep], y[keep], cfg, batch_size=len(y))
-        else:
-            l_attr = art_attr_term(model, x, x_adv, y, cfg)
+        # bn_stats "ce": the attack and the Softplus L_attr passes leave the BN running statistics
+        # to the ReLU CE pass (art2020, "all": every train-mode pass moves them)
+        with frozen_bn_stats(model, enabled=cfg.bn_stats == "ce"):
+            x_adv = self.attack(model, x, y)
+            if cfg.mode == "fast" and cfg.fast_pair_fraction < 1:
+                keep = torch.randperm(len(y), device=y.device)[:max(1, round(cfg.fast_pair_fraction * len(y)))]
+                l_attr = art_attr_term(model, x[keep], x_adv[keep], y[keep], cfg, batch_size=len(y))
+            else:
+                l_attr = art_attr_term(model, x, x_adv, y, cfg)
         logits = model(x_adv)
         ce = F.cross_entropy(logits, y)
         loss = ce + cfg.lam * l_attr

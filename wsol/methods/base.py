@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "eval_mode"]
+__all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "eval_mode",
+           "frozen_bn_stats"]
 
 
 @dataclass
@@ -81,6 +82,30 @@ def build_method(name: str, cfg=None) -> TrainingMethod:
     cls = _METHODS[name]
     sub = getattr(cfg, name, None) if cfg is not None else None
     return cls(sub)
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Inside the block (when `enabled`), train-mode BatchNorm layers still normalise with the
+    batch's statistics but leave their running statistics as they are (momentum 0 and the batch
+    counter restored), so passes made inside it do not move what eval mode later uses. Safe
+    for autograd: the running buffers are not written in place after the forward."""
+    if not enabled:
+        yield model
+        return
+    saved = []
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            count = None if m.num_batches_tracked is None else m.num_batches_tracked.clone()
+            saved.append((m, m.momentum, count))
+            m.momentum = 0.0
+    try:
+        yield model
+    finally:
+        for m, momentum, count in saved:
+            m.momentum = momentum
+            if count is not None:
+                m.num_batches_tracked.copy_(count)
 
 
 @contextlib.contextmanager
