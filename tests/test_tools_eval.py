@@ -166,3 +166,56 @@ def test_localize_uses_newest_run_or_says_none(setup, tmp_path, monkeypatch, cap
     assert "no trained run (checkpoint-best.json)" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.jpg"), "--checkpoint", str(base / "runs" / "r1")]) == 1
     assert "no such image file or folder" in capsys.readouterr().err
+
+
+def test_recalibrate_bn_re_estimates_running_stats_with_the_plain_network():
+    from wsol.engine.evaluate import recalibrate_bn
+
+    torch.manual_seed(0)
+    model = build_model("resnet_tiny", 3)
+    batches = [torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)]
+    seen = []
+    hook = model.layer1[0].bn1.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    for m in model.modules():  # garbage statistics, as a Softplus pass might leave them
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+            m.running_var.fill_(9.0)
+    assert recalibrate_bn(model, batches) > 0
+    hook.remove()
+    bn = model.layer1[0].bn1
+    assert not model.training and not bn.training and bn.momentum == 0.1
+    feats = torch.cat(seen)  # the two batches have the same size: their cumulative mean is the mean
+    assert torch.allclose(bn.running_mean, feats.mean((0, 2, 3)), atol=1e-5)
+    # batches' unbiased variances averaged, as BN's cumulative mode does
+    var = torch.stack([f.var((0, 2, 3), unbiased=True) for f in seen]).mean(0)
+    assert torch.allclose(bn.running_var, var, atol=1e-5)
+    # the result does not depend on what the statistics were before
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(-1.0)
+    recalibrate_bn(model, batches)
+    assert all(torch.allclose(v, before[k]) for k, v in model.state_dict().items() if v.dtype.is_floating_point)
+    assert recalibrate_bn(build_model("vgg_gap_tiny", 3), batches) == 0  # no BN: unchanged
+    with pytest.raises(ValueError, match="no batch"):
+        recalibrate_bn(model, [])
+
+
+def test_evaluate_checkpoint_bn_recalibrate_option(setup, tmp_path, capsys):
+    _, data, _ = setup
+    model = build_model("resnet_tiny", 3)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+    save_checkpoint(tmp_path / "bn" / "checkpoint-best", model, class_names=load_split(data, "train").class_names,
+                    image_size=64)
+    args = ["--checkpoint", str(tmp_path / "bn"), "--data", str(data), "--num-overlays", "0", "--batch-size", "4",
+            "--device", "cpu"]
+    assert tool("evaluate_wsol")([*args, "--out-dir", str(tmp_path / "plain")]) == 0
+    assert tool("evaluate_wsol")([*args, "--bn-recalibrate", "2", "--out-dir", str(tmp_path / "recal")]) == 0
+    plain = json.loads((tmp_path / "plain" / "eval-test-grad.json").read_text())
+    recal = json.loads((tmp_path / "recal" / "eval-test-grad.json").read_text())
+    assert recal["options"]["bn_recalibrate"] == 2 and plain["options"]["bn_recalibrate"] == 0
+    assert recal["curve"] != plain["curve"]  # the statistics changed the maps
+    assert tool("evaluate_wsol")([*args, "--bn-recalibrate", "-1"]) == 1
+    assert "--bn-recalibrate must be >= 0" in capsys.readouterr().err

@@ -47,6 +47,9 @@ def parse(argv):
     ap.add_argument("--num-overlays", type=int, default=16)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    ap.add_argument("--bn-recalibrate", type=int, default=0, metavar="BATCHES",
+                    help="checkpoint mode: first re-estimate the BN running statistics with the plain network on "
+                         "this many train-split batches (e.g. an ART checkpoint whose Softplus passes moved them)")
     ap.add_argument("--out-dir", help="checkpoint mode: where to write (default: the run folder)")
     ap.add_argument("--scoremaps", help="folder of <image_id>.npy maps (score-map mode)")
     ap.add_argument("--metadata", help="wsolevaluation metadata split folder (score-map mode)")
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                                image_size=args.image_size, batch_size=args.batch_size,
                                cam_curve_interval=args.cam_curve_interval, threshold=args.threshold,
                                val_per_class=args.val_per_class, num_overlays=args.num_overlays,
-                               num_workers=args.workers, device=args.device)
+                               num_workers=args.workers, device=args.device,
+                               bn_recalibrate=args.bn_recalibrate)
             result = evaluate_checkpoint(args.checkpoint, args.data, opts, args.out_dir)
         else:
             out = Path(args.out) if args.out else Path(args.scoremaps) / "eval.json"

@@ -61,6 +61,7 @@ class EvalOptions:
     num_workers: int = 0
     box_metrics: str = "both"  # "both": MaxBoxAcc + MaxBoxAccV2; "v2": MaxBoxAccV2 alone (its fast path)
     device: str = "auto"  # where the model runs: auto (CUDA when available) | cpu | cuda | cuda:N
+    bn_recalibrate: int = 0  # >0: re-estimate BN running stats on this many train-split batches first
 
     def check(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -71,6 +72,8 @@ class EvalOptions:
             raise ValueError(f"box_metrics must be 'both' or 'v2', got {self.box_metrics!r}")
         if not 0 < self.cam_curve_interval < 1:
             raise ValueError(f"--cam-curve-interval must be in (0, 1), got {self.cam_curve_interval}")
+        if self.bn_recalibrate < 0:
+            raise ValueError(f"--bn-recalibrate must be >= 0 (batches), got {self.bn_recalibrate}")
 
     @property
     def fixed_threshold(self) -> float:
@@ -110,6 +113,55 @@ def maps_and_logits(model, x: torch.Tensor, target: torch.Tensor, saliency: str,
     return raw_maps(model, x, target, saliency, protocol), logits
 
 
+def recalibrate_bn(model: torch.nn.Module, batches, device: torch.device | str = "cpu") -> int:
+    """Re-estimate every BatchNorm layer's running statistics from `batches` (an iterable of
+    (B,3,H,W) images in [0,1]) with the plain (ReLU) network: statistics reset, then a cumulative
+    average over the batches with only the BN layers in train mode (dropout, ADL stay in eval);
+    no gradients. Returns the number of BN layers (0: nothing to do; the model is unchanged).
+    The model is left in eval mode.
+
+    What it is for: ART's Softplus passes run in train mode and write their statistics into the
+    running ones (Q1); scoring a checkpoint after this shows what its weights do with the ReLU
+    network's own statistics."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+           and m.track_running_stats]
+    model.eval()
+    if not bns:
+        return 0
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+        m.train()
+    seen = 0
+    try:
+        with torch.no_grad():
+            for x in batches:
+                model(x.to(device))
+                seen += 1
+    finally:
+        for m, momentum in zip(bns, saved):
+            m.momentum = momentum
+        model.eval()
+    if seen == 0:
+        raise ValueError("BN recalibration got no batch")
+    return len(bns)
+
+
+def _recalibration_batches(data, opts: EvalOptions, size: int, kind: str):
+    """The first opts.bn_recalibrate batches of the train split under the evaluation transform
+    (fixed order: the same statistics every time)."""
+    split = load_split(data, "train", val_per_class=opts.val_per_class)
+    ds = CubDataset(split, build_transform(kind, size))
+    loader = torch.utils.data.DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.num_workers,
+                                         collate_fn=collate_samples)
+    for i, batch in enumerate(loader):
+        if i >= opts.bn_recalibrate:
+            break
+        if len(batch["label"]):
+            yield batch["image"]
+
+
 class _Overlays:
     """Keeps the first n (image, map, predicted boxes, GT boxes, title) panels."""
 
@@ -142,6 +194,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike,
         raise ValueError(f"{data}: the {opts.split} split has {split.num_classes} classes but the checkpoint "
                          f"{checkpoint} was trained for {model.num_classes}")
     kind = "wsoleval" if opts.protocol == "wsolevaluation" else "paper"
+    if opts.bn_recalibrate:
+        n_bn = recalibrate_bn(model, _recalibration_batches(data, opts, size, kind), device)
+        log.info("BN running statistics re-estimated on %d train batches (%d BN layers)", opts.bn_recalibrate, n_bn)
     ds = CubDataset(split, build_transform(kind, size))
     loader = torch.utils.data.DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                          collate_fn=collate_samples)
