@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from wsol.engine import load_checkpoint
+from wsol.engine.distributed import resolve_device
 from wsol.metrics import MaskIoUEvaluator, PxAPEvaluator
 from wsol.viz import overlay_heatmap, save_overlay_grid
 
@@ -45,6 +46,7 @@ class SegmentOptions:
     num_overlays: int = 12
     num_workers: int = 0
     pseudo: PseudoMaskOptions = field(default_factory=PseudoMaskOptions)
+    device: str = "auto"                   # where the classifier runs: auto (CUDA when present) | cpu | cuda[:N]
 
 
 def mask_overlay(image: np.ndarray, mask: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
@@ -79,7 +81,9 @@ def evaluate_pseudo_masks(checkpoint: str | os.PathLike, data: str | os.PathLike
     ``segment-<split>-<saliency>.json`` and ``...-overlays.png`` into `out_dir` (default: the run)."""
     opts = opts or SegmentOptions()
     opts.pseudo.check()
+    device = resolve_device(opts.device)
     model, meta = load_checkpoint(checkpoint)
+    model.to(device)
     size = int(opts.image_size or meta.get("image_size") or 224)
     vpc = checkpoint_val_per_class(meta) if opts.val_per_class is None else opts.val_per_class
     threshold = {"mode": opts.pseudo.threshold, "tau": None if opts.pseudo.threshold == "otsu" else opts.pseudo.tau}

@@ -53,20 +53,21 @@ def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "g
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
                                          collate_fn=collate_samples)
     model.eval()
+    device = next(model.parameters()).device  # the model's device; maps and labels come back to the host
     for batch in tqdm(loader, desc=desc, unit="batch"):
         if not len(batch["label"]):
             yield {"skipped": batch["skipped"], "images": np.zeros((0, image_size, image_size, 3), np.uint8)}
             continue
-        x, y = batch["image"], batch["label"]
+        x, y = batch["image"].to(device), batch["label"].to(device)
         if target == "pred":
             with torch.no_grad():
                 y = model(x).argmax(1)
         raw, logits = maps_and_logits(model, x, y, saliency, protocol)
         maps = np.stack([smooth(normalize_scoremap(m, (image_size, image_size)), blur_sigma) for m in raw])
         yield {
-            "images": np.stack([to_uint8_image(img) for img in x]),
+            "images": np.stack([to_uint8_image(img) for img in batch["image"]]),
             "scoremaps": maps,
             "gt": batch["mask"].numpy().astype(np.uint8) if "mask" in batch else None,
-            "labels": batch["label"].numpy(), "preds": logits.argmax(1).numpy(),
+            "labels": batch["label"].numpy(), "preds": logits.argmax(1).cpu().numpy(),
             "image_ids": list(batch["image_id"]), "skipped": batch["skipped"],
         }

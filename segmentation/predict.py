@@ -27,11 +27,12 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
                  tau: float | None = None, protocol: str = "wsolevaluation") -> tuple[np.ndarray, dict]:
     """(bool mask at the image's size, info) from the classifier's map for its predicted class."""
     H, W = image.shape[:2]
-    x = image_to_input(image, int(meta.get("image_size") or 224))
+    device = next(classifier.parameters()).device
+    x = image_to_input(image, int(meta.get("image_size") or 224)).to(device)
     with torch.no_grad():
-        probs = classifier(x).softmax(1)[0]
+        probs = classifier(x).softmax(1)[0].cpu()
     cls = int(probs.argmax())
-    raw, _ = maps_and_logits(classifier, x, torch.tensor([cls]), saliency, protocol)
+    raw, _ = maps_and_logits(classifier, x, torch.tensor([cls], device=device), saliency, protocol)
     scoremap = smooth(normalize_scoremap(raw[0], (W, H)), opts.blur_sigma)
     mask, used = pseudo_mask(scoremap, opts, image, tau)
     names = meta.get("class_names") or []
@@ -43,9 +44,9 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
 def segmenter_mask(segmenter, meta: dict, image: np.ndarray) -> tuple[np.ndarray, dict]:
     """(bool mask at the image's size, info) from a trained segmenter (foreground prob >= 0.5)."""
     H, W = image.shape[:2]
-    x = image_to_input(image, int(meta.get("image_size") or 224))
+    x = image_to_input(image, int(meta.get("image_size") or 224)).to(next(segmenter.parameters()).device)
     with torch.no_grad():
-        prob = segmenter(x).softmax(1)[0, 1].numpy().astype(np.float32)
+        prob = segmenter(x).softmax(1)[0, 1].cpu().numpy().astype(np.float32)
     prob = cv2.resize(prob, (W, H), interpolation=cv2.INTER_LINEAR)
     return prob >= 0.5, {"segmenter": segmenter.arch, "mean_fg_prob": float(prob.mean())}
 

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from wsol.data import CubDataset, build_transform, collate_samples
 from wsol.data.images import ImageLoadError, load_rgb
 from wsol.engine import load_checkpoint
+from wsol.engine.distributed import resolve_device
 from wsol.metrics import MaskIoUEvaluator, PxAPEvaluator
 from wsol.viz import save_overlay_grid, to_uint8_image
 
@@ -64,6 +65,7 @@ class SegTrainOptions:
     seed: int = 0
     num_workers: int = 0
     num_overlays: int = 8
+    device: str = "auto"                   # auto (CUDA when present) | cpu | cuda | cuda:N
 
     def check(self) -> None:
         self.pseudo.check()
@@ -149,12 +151,13 @@ def evaluate_segmenter(model, split, size: int, batch_size: int = 32, num_overla
     masks_ev, maps_ev = MaskIoUEvaluator(), PxAPEvaluator(cam_curve_interval=0.01)
     panels, titles, skipped = [], [], []
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
         for batch in tqdm(loader, desc=desc, unit="batch"):
             skipped += batch["skipped"]
             if not len(batch["label"]):
                 continue
-            prob = model(batch["image"]).softmax(1)[:, 1].double().numpy()
+            prob = model(batch["image"].to(device)).softmax(1)[:, 1].double().cpu().numpy()
             gt = batch["mask"].numpy().astype(np.uint8)
             pred = prob >= 0.5
             masks_ev.accumulate(pred, gt)
@@ -176,11 +179,13 @@ def train_segmenter(checkpoint: str | os.PathLike, data: str | os.PathLike, out_
     """Pseudo masks of the train split -> segmenter -> test-split scores; returns report.json's dict."""
     opts = opts or SegTrainOptions()
     opts.check()
+    device = resolve_device(opts.device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "options.json").write_text(json.dumps({"checkpoint": str(checkpoint), "data": str(data), **asdict(opts)},
                                                  indent=2, default=str))
     classifier, meta = load_checkpoint(checkpoint)
+    classifier.to(device)
     size = int(opts.image_size or meta.get("image_size") or 224)
     vpc = checkpoint_val_per_class(meta)
     train_split = open_split(data, "train", classifier.num_classes, vpc)
@@ -197,7 +202,7 @@ def train_segmenter(checkpoint: str | os.PathLike, data: str | os.PathLike, out_
     torch.manual_seed(opts.seed)
     from_classifier = opts.arch == "deeplabv3_wsol" and opts.init_from_classifier
     model = build_segmenter(opts.arch, 2, backbone=opts.backbone or meta["arch"], atrous_rates=opts.atrous_rates,
-                            init=checkpoint if from_classifier else None)
+                            init=checkpoint if from_classifier else None).to(device)
     ds = PseudoMaskDataset(train_split, out / "pseudo_masks", size, opts.seed)
     loader = DataLoader(ds, batch_size=opts.batch_size, shuffle=True, drop_last=len(ds) > opts.batch_size,
                         num_workers=opts.num_workers, generator=torch.Generator().manual_seed(opts.seed))
@@ -212,8 +217,9 @@ def train_segmenter(checkpoint: str | os.PathLike, data: str | os.PathLike, out_
         loss_sum, correct, pixels = 0.0, 0, 0
         bar = tqdm(loader, desc=f"segmenter epoch {epoch}/{opts.epochs}", unit="batch")
         for batch in bar:
-            logits = model(batch["image"])
-            loss = F.cross_entropy(logits, batch["mask"])
+            image, target = batch["image"].to(device), batch["mask"].to(device)
+            logits = model(image)
+            loss = F.cross_entropy(logits, target)
             if not math.isfinite(loss.item()):
                 raise RuntimeError(f"segmenter loss is {loss.item()} at epoch {epoch}; the last good checkpoint "
                                    f"is {out / 'checkpoint-last'} (lower --lr)")
@@ -221,9 +227,9 @@ def train_segmenter(checkpoint: str | os.PathLike, data: str | os.PathLike, out_
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += loss.item() * len(batch["image"])
-            correct += int((logits.argmax(1) == batch["mask"]).sum())
-            pixels += batch["mask"].numel()
+            loss_sum += loss.item() * len(image)
+            correct += int((logits.argmax(1) == target).sum())
+            pixels += target.numel()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         record = {"epoch": epoch, "loss": loss_sum / len(ds), "pixel_acc_vs_pseudo": 100.0 * correct / pixels,
                   "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}

@@ -210,3 +210,20 @@ def test_torchvision_segmenters_build_offline_and_take_backbone_files(tmp_path):
     assert torch.equal(fcn.net.backbone.layer3[0].conv1.weight, source["layer3.0.conv1.weight"])
     with pytest.raises(ValueError, match="backbone_weights are supported"):
         build_segmenter("deeplabv3_mobilenet_v3_large", 2, backbone_weights=path)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_segmentation_tools_device_option(setup, tmp_path, capsys):
+    base, data, run = setup
+    image = str(sorted((data / "images").rglob("*.jpg"))[0])
+    for cmd in (["train_segmenter", "--checkpoint", str(run), "--out", str(tmp_path / "seg"), "--device", "cuda"],
+                ["segment", "--checkpoint", str(run), "--out", str(tmp_path / "split"), "--device", "cuda"],
+                ["segment", image, "--checkpoint", str(run), "--out", str(tmp_path / "img"), "--device", "cuda:1"]):
+        assert tool(cmd[0])(cmd[1:]) == 2
+        err = capsys.readouterr().err
+        assert "was asked for but CUDA is not available" in err and "Traceback" not in err
+    assert not (tmp_path / "seg").exists()  # refused before anything was written
+    assert tool("segment")([image, "--checkpoint", str(run), "--out", str(tmp_path / "img"), "--device", "tpu"]) == 2
+    assert "device must be auto, cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
+    assert tool("segment")([image, "--checkpoint", str(run), "--out", str(tmp_path / "img"), "--device", "cpu"]) == 0
+    assert (tmp_path / "img" / f"{Path(image).stem}.mask.png").is_file()

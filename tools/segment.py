@@ -33,6 +33,7 @@ from segmentation.predict import heatmap_mask, segment_files, segmenter_mask  # 
 from segmentation.pseudo import REFINEMENTS, THRESHOLD_MODES, PseudoMaskOptions  # noqa: E402
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from wsol.engine.distributed import resolve_device  # noqa: E402
 from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, default_threshold  # noqa: E402
 
 
@@ -56,6 +57,7 @@ def parse(argv):
     ap.add_argument("--num-overlays", type=int, default=12)
     ap.add_argument("--val-per-class", type=int, help="official layout: val images per class carved from "
                     "train (default: the checkpoint's)")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     ap.add_argument("--out", help="output folder (split mode: default the run folder; image mode: segment_out)")
     return ap.parse_args(argv)
 
@@ -70,10 +72,13 @@ def pseudo_options(args) -> PseudoMaskOptions:
 
 def image_mode(args) -> list[dict]:
     out = args.out or "segment_out"
+    device = resolve_device(args.device)
     if args.segmenter:
         model, meta = load_segmenter(args.segmenter)
+        model.to(device)
         return segment_files(args.images, out, lambda img: segmenter_mask(model, meta, img), str(args.segmenter))
     model, meta = load_checkpoint(args.checkpoint)
+    model.to(device)
     if args.image_size:
         meta["image_size"] = args.image_size
     opts = pseudo_options(args)
@@ -109,7 +114,7 @@ def main(argv=None) -> int:
         opts = SegmentOptions(split=args.split, saliency=args.saliency, protocol=args.protocol,
                               image_size=args.image_size, batch_size=args.batch_size,
                               val_per_class=args.val_per_class, num_overlays=args.num_overlays,
-                              pseudo=pseudo_options(args))
+                              pseudo=pseudo_options(args), device=args.device)
         report = evaluate_pseudo_masks(args.checkpoint, data, opts, args.out)
     except (ValueError, CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, OSError) as err:
         print(f"segment: error: {err}", file=sys.stderr)

@@ -53,6 +53,7 @@ def parse(argv):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--image-size", type=int)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     return ap.parse_args(argv)
 
 
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
     tau = args.tau if args.tau is not None else default_threshold(args.saliency)
     opts = SegTrainOptions(arch=args.arch, init_from_classifier=not args.scratch, saliency=args.saliency,
                            protocol=args.protocol, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           seed=args.seed, image_size=args.image_size, num_workers=args.workers,
+                           seed=args.seed, image_size=args.image_size, num_workers=args.workers, device=args.device,
                            pseudo=PseudoMaskOptions(threshold=args.threshold, tau=tau, blur_sigma=args.blur,
                                                     refine=args.refine, largest=args.largest))
     try:
