@@ -197,16 +197,6 @@ def _log_scored(run: dict, row: dict, seconds: float) -> None:
         + ", ".join(f"{k} {row[k]:.1f}" for k, _ in COLUMNS if row.get(k) is not None))
 
 
-def score(run: dict, data: str, batch_size: int, checkpoint: str = "last") -> dict:
-    """Score one run in this process (cached in the run's table-row-<checkpoint>.json)."""
-    cached = _cached_row(run, checkpoint)
-    if cached is not None:
-        return cached
-    row, seconds = _score_worker(str(run["run"]), data, batch_size, checkpoint, max(1, os.cpu_count() or 1))
-    _log_scored(run, row, seconds)
-    return {**run, **row}
-
-
 def train_and_score(args, threads: int) -> list[dict]:
     """Stage 1, then stage 2 with each finished run scored while the others still train (scoring
     runs in --score-jobs worker processes). A failed run is reported after every other run has
@@ -282,15 +272,34 @@ def paired(rows: list[dict], base: str = "natural") -> list[str]:
 
 def score_runs(args, argv) -> int:
     """--runs: score finished run folders (no training) and print the table with the paper's rows."""
-    rows = []
+    checkpoint = args.checkpoint or "best"
+    jobs = []
     for run in args.runs:
         if not (run / "config.yaml").is_file():
             raise SystemExit(f"wsol_table: error: {run} is not a run folder (no config.yaml)")
         cfg = load_config(run / "config.yaml")
         data = args.data or json.loads((run / "checkpoint-last.json").read_text())["data"]
         method = cfg.method.name + (" (fast)" if cfg.method.name == "art" and cfg.method.art.mode == "fast" else "")
-        base = {"backbone": cfg.model.arch, "method": method, "seed": cfg.train.seed, "run": run}
-        rows.append(score(base, data, args.eval_batch_size, args.checkpoint or "best"))
+        jobs.append(({"backbone": cfg.model.arch, "method": method, "seed": cfg.train.seed, "run": run}, data))
+    # every run scored in its own worker process, --score-jobs (default --jobs) at a time
+    workers = args.score_jobs or args.jobs
+    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    rows = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as scorer:
+        futures = {}
+        for i, (base, data) in enumerate(jobs):
+            cached = _cached_row(base, checkpoint)
+            if cached is not None:
+                rows[i] = cached
+            else:
+                futures[scorer.submit(_score_worker, str(base["run"]), data, args.eval_batch_size, checkpoint,
+                                      threads)] = i
+        for fut in as_completed(futures):
+            base = jobs[futures[fut]][0]
+            row, seconds = fut.result()
+            _log_scored(base, row, seconds)
+            rows[futures[fut]] = {**base, **row}
     table = markdown_table(with_paper_rows(aggregate(rows)))
     print("\n".join(table))
     if not args.no_record:
@@ -312,7 +321,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scratch", action="store_true", help="train every method from scratch (no stage 1)")
     ap.add_argument("--jobs", type=int, default=2, help="trainings at a time (torch threads split between them)")
     ap.add_argument("--score-jobs", type=int,
-                    help="runs scored at a time, each in its own process, while others train (default: --jobs)")
+                    help="runs scored at a time, each in its own worker process (while others train; with --runs "
+                         "too); default: --jobs")
     ap.add_argument("--threads", type=int,
                     help="torch threads per training (default: the cores split between --jobs); set it to "
                          "leave cores free for other work")
