@@ -203,6 +203,9 @@ def write_report(out: Path, args, data_lines: list[str], times: dict, rows: dict
         "One seed. On this benchmark the spread between seeds is a few points, so a difference of that "
         "size is not evidence either way; `benchmarks/wsol_table.py` runs the same protocol over seeds "
         "(see benchmarks/RESULTS.md for the measured table and what it found).", "",
+        "ART runs as the released code does (`method.art.bn_stats: all`): its Softplus passes move the BN running "
+        "statistics too. On this benchmark that side effect is all of fast ART's difference from natural training; "
+        "with `--set method.art.bn_stats=ce` the two give the same model (README, \"What it found\").", "",
         "## BoxAcc vs threshold (wsolevaluation, IoU 0.5)", "", f"![curves]({figures['curves'].name})", "",
         "## Natural vs ART, side by side", "", f"![overlays]({figures['overlays'].name})", "",
         "## Training curves (stage 2)", "", f"![training]({figures['training'].name})", "",
