@@ -197,16 +197,20 @@ def _log_scored(run: dict, row: dict, seconds: float) -> None:
         + ", ".join(f"{k} {row[k]:.1f}" for k, _ in COLUMNS if row.get(k) is not None))
 
 
+def _scoring_pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    """`workers` spawned scoring processes (for _score_worker). They inherit the thread limits set
+    here before they import torch and numba; trainings set their own."""
+    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 def train_and_score(args, threads: int) -> list[dict]:
     """Stage 1, then stage 2 with each finished run scored while the others still train (scoring
     runs in --score-jobs worker processes). A failed run is reported after every other run has
     finished and been scored; all of them stay on disk for the next call to reuse."""
-    score_jobs = args.score_jobs or args.jobs
-    # spawned workers inherit these before they import torch/numba; trainings get their own
-    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
     rows, failures = [], []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool, \
-            ProcessPoolExecutor(max_workers=score_jobs, mp_context=multiprocessing.get_context("spawn")) as scorer:
+    scorer = _scoring_pool(args.score_jobs or args.jobs, threads)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool, scorer:
         if not args.scratch:
             list(pool.map(lambda job: pretrain(*job, args, threads), [(b, s) for b in args.backbones for s in args.seeds]))
         jobs = [(b, s, m) for b in args.backbones for s in args.seeds for m in args.methods]
@@ -284,9 +288,8 @@ def score_runs(args, argv) -> int:
     # every run scored in its own worker process, --score-jobs (default --jobs) at a time
     workers = args.score_jobs or args.jobs
     threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
-    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
     rows = [None] * len(jobs)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as scorer:
+    with _scoring_pool(workers, threads) as scorer:
         futures = {}
         for i, (base, data) in enumerate(jobs):
             cached = _cached_row(base, checkpoint)

@@ -13,6 +13,7 @@ from wsol.data import CubDataset, build_transform, collate_samples, load_split
 from wsol.data.cub import CubSplit
 from wsol.engine.evaluate import SALIENCIES, maps_and_logits
 from wsol.localization import normalize_scoremap
+from wsol.models import model_device
 from wsol.viz import to_uint8_image
 
 from .pseudo import smooth
@@ -53,7 +54,7 @@ def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "g
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
                                          collate_fn=collate_samples)
     model.eval()
-    device = next(model.parameters()).device  # the model's device; maps and labels come back to the host
+    device = model_device(model)  # the model's device; maps and labels come back to the host
     for batch in tqdm(loader, desc=desc, unit="batch"):
         if not len(batch["label"]):
             yield {"skipped": batch["skipped"], "images": np.zeros((0, image_size, image_size, 3), np.uint8)}

@@ -18,6 +18,7 @@ from wsol.data.images import load_rgb
 from wsol.engine.evaluate import maps_and_logits
 from wsol.engine.localize import encode_rle, expand_inputs, image_to_input
 from wsol.localization import normalize_scoremap
+from wsol.models import model_device
 
 from .evaluate import mask_overlay
 from .pseudo import PseudoMaskOptions, pseudo_mask, smooth
@@ -27,7 +28,7 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
                  tau: float | None = None, protocol: str = "wsolevaluation") -> tuple[np.ndarray, dict]:
     """(bool mask at the image's size, info) from the classifier's map for its predicted class."""
     H, W = image.shape[:2]
-    device = next(classifier.parameters()).device
+    device = model_device(classifier)
     x = image_to_input(image, int(meta.get("image_size") or 224)).to(device)
     with torch.no_grad():
         probs = classifier(x).softmax(1)[0].cpu()
@@ -44,7 +45,7 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
 def segmenter_mask(segmenter, meta: dict, image: np.ndarray) -> tuple[np.ndarray, dict]:
     """(bool mask at the image's size, info) from a trained segmenter (foreground prob >= 0.5)."""
     H, W = image.shape[:2]
-    x = image_to_input(image, int(meta.get("image_size") or 224)).to(next(segmenter.parameters()).device)
+    x = image_to_input(image, int(meta.get("image_size") or 224)).to(model_device(segmenter))
     with torch.no_grad():
         prob = segmenter(x).softmax(1)[0, 1].cpu().numpy().astype(np.float32)
     prob = cv2.resize(prob, (W, H), interpolation=cv2.INTER_LINEAR)

@@ -36,6 +36,7 @@ from wsol.data.images import ImageLoadError, load_rgb
 from wsol.engine import load_checkpoint
 from wsol.engine.distributed import resolve_device
 from wsol.metrics import MaskIoUEvaluator, PxAPEvaluator
+from wsol.models import model_device
 from wsol.viz import save_overlay_grid, to_uint8_image
 
 from .evaluate import mask_overlay
@@ -151,7 +152,7 @@ def evaluate_segmenter(model, split, size: int, batch_size: int = 32, num_overla
     masks_ev, maps_ev = MaskIoUEvaluator(), PxAPEvaluator(cam_curve_interval=0.01)
     panels, titles, skipped = [], [], []
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     with torch.no_grad():
         for batch in tqdm(loader, desc=desc, unit="batch"):
             skipped += batch["skipped"]

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from wsol.config import ARTConfig
 from wsol.methods import build_method
+from wsol.methods.base import frozen_bn_stats
 from wsol.methods.art import (ARTMethod, _masked_triplet, art_attack, art_attr_term, logit_gradients, project,
                               topk_indices)
 from wsol.models import build_model, smooth_activations
@@ -178,8 +179,6 @@ def test_attack_in_train_mode_updates_bn_stats_q1():
 
 
 def test_frozen_bn_stats_keeps_running_stats_and_gradients():
-    from wsol.methods.base import frozen_bn_stats
-
     model = tiny_model(arch="resnet_tiny").float().train()
     x, _ = batch(n=4, size=16)
     bn = model.layer1[0].bn1
@@ -213,7 +212,7 @@ def test_bn_stats_ce_leaves_running_stats_to_the_ce_pass(mode):
     # the reference: the same x~, one plain train-mode CE pass from the same start
     ref = tiny_model(arch="resnet_tiny").float().train()
     torch.manual_seed(5)
-    with frozen_bn_stats_ctx(ref):
+    with frozen_bn_stats(ref):
         x_adv = ARTMethod(cfg).attack(ref, x, y)
     ref(x_adv)
     for a, b in zip(model.modules(), ref.modules()):
@@ -226,12 +225,6 @@ def test_bn_stats_ce_leaves_running_stats_to_the_ce_pass(mode):
     torch.manual_seed(5)
     out_all = ARTMethod(ARTConfig(topk_fraction=0.3, steps=1, mode=mode)).step(model_all, x, y)
     assert out.loss.item() == pytest.approx(out_all.loss.item(), rel=1e-5)
-
-
-def frozen_bn_stats_ctx(model):
-    from wsol.methods.base import frozen_bn_stats
-
-    return frozen_bn_stats(model)
 
 
 def test_fast_mode_runs_with_and_without_steps():

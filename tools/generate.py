@@ -31,7 +31,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from wsol.engine.distributed import resolve_device  # noqa: E402

@@ -43,6 +43,7 @@ from wsol.metrics.robustness import (
     topk_mask,
 )
 from wsol.models.activations import smooth_activations
+from wsol.models.base import model_device
 
 from .pgd import project
 from .presets import ATTACK_KINDS, RobustnessPreset, SaliencySettings
@@ -452,11 +453,6 @@ def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor]:
                      f"got {type(batch).__name__}")
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _correct_subset(model, x, y, limit: int | None) -> tuple[torch.Tensor, int]:
     """Indices of the first correctly classified images (at most `limit`), and how many were correct."""
     with torch.no_grad():
@@ -490,7 +486,7 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
     limit = preset.num_images if max_images is None else max_images
     evaluator = AttributionRobustnessEvaluator(k=preset.metric_k, failure_policy=preset.failure_policy,
                                                masked_tau=preset.selection == "kendall_masked")
-    device = _model_device(model)
+    device = model_device(model)
     counts = dict(num_seen=0, num_correct=0, num_attacked=0, num_success=0)
     bar = _progress(limit, progress)
     with _eval_mode(model):

@@ -30,6 +30,7 @@ from wsol.attribution.cam import cam_from_features
 from wsol.data import CubDataset, build_transform, collate_samples, load_split
 from wsol.localization import normalize_scoremap
 from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
+from wsol.models import running_bn_layers
 from wsol.viz import draw_boxes, overlay_heatmap, plot_boxacc_curves, save_overlay_grid, to_uint8_image
 
 from .checkpoint import load_checkpoint
@@ -123,8 +124,7 @@ def recalibrate_bn(model: torch.nn.Module, batches, device: torch.device | str =
     What it is for: ART's Softplus passes run in train mode and write their statistics into the
     running ones (Q1); scoring a checkpoint after this shows what its weights do with the ReLU
     network's own statistics."""
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-           and m.track_running_stats]
+    bns = running_bn_layers(model)
     model.eval()
     if not bns:
         return 0

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from wsol.attacks.attribution import evaluate_attribution_robustness
 from wsol.attacks.presets import RobustnessPreset
 from wsol.data.robustness import ClassificationDataset, ClassificationSplit, collate_classification
+from wsol.models import model_device
 
 from .validate import pgd_correct
 
@@ -60,14 +61,10 @@ def _loader(split: ClassificationSplit, image_size: int | None, batch_size: int,
     return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate_classification)
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def accuracies(model: torch.nn.Module, loader: DataLoader, pgd_steps: int, epsilon: float, step_size: float,
                pgd_images: int | None, progress: bool = True, random_start: bool = True) -> dict:
     """Natural accuracy over `loader`, and PGD accuracy over its first `pgd_images` images (%)."""
-    device = _device(model)
+    device = model_device(model)
     hits = n = pgd_hits = pgd_n = 0
     cap = math.inf if pgd_images is None else pgd_images
     for batch in tqdm(loader, desc=f"natural + PGD-{pgd_steps}", unit="batch", disable=not progress):

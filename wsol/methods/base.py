@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from wsol.models import running_bn_layers
+
 __all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "eval_mode",
            "frozen_bn_stats"]
 
@@ -94,11 +96,10 @@ def frozen_bn_stats(model: nn.Module, enabled: bool = True) -> Iterator[nn.Modul
         yield model
         return
     saved = []
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            count = None if m.num_batches_tracked is None else m.num_batches_tracked.clone()
-            saved.append((m, m.momentum, count))
-            m.momentum = 0.0
+    for m in running_bn_layers(model):
+        count = None if m.num_batches_tracked is None else m.num_batches_tracked.clone()
+        saved.append((m, m.momentum, count))
+        m.momentum = 0.0
     try:
         yield model
     finally:

@@ -9,7 +9,7 @@ small-image robustness nets (Wide ResNet, Chen et al.'s ResNet) and the ReLU -> 
 from . import resnet, vgg, wrn  # noqa: F401  (register the built-in archs)
 from .activations import SmoothLeakyReLU, SmoothReLU, smooth_activations
 from .adl import ADL
-from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel
+from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel, model_device, running_bn_layers
 from .pretrained import LoadReport, PretrainedWeightsMissing, load_pretrained
 from .registry import build_model, list_models, register_model
 
@@ -25,6 +25,8 @@ __all__ = [
     "build_model",
     "list_models",
     "load_pretrained",
+    "model_device",
     "register_model",
+    "running_bn_layers",
     "smooth_activations",
 ]

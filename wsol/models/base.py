@@ -97,3 +97,14 @@ class WSOLModel(nn.Module):
 def _as_buffer(values: Sequence[float]) -> torch.Tensor:
     """Per-channel statistics -> tensor (1,K,1,1) for broadcasting."""
     return torch.as_tensor([float(v) for v in values], dtype=torch.float32).view(1, -1, 1, 1)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of `model`'s parameters (the CPU for a model without any)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def running_bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of `model` that keeps running statistics."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
