@@ -22,7 +22,13 @@ from wsol.attacks import (
     get_preset,
     saliency_map,
 )
-from wsol.attacks.attribution import _context, _loss_grad_chunked, _loss_grad_single_pass
+from wsol.attacks.attribution import (
+    _context,
+    _loss_grad_chunked,
+    _loss_grad_single_pass,
+    _surrogate_grad,
+    resolve_max_rows,
+)
 from wsol.models import build_model, smooth_activations
 
 SIZE = 16
@@ -152,6 +158,86 @@ def test_chunked_surrogate_gradient_equals_single_pass(trained):
     torch.testing.assert_close(chunked, full, rtol=1e-9, atol=1e-12)
 
 
+def test_row_bound_splits_passes_without_changing_the_surrogate_gradient(trained):
+    x, y = trained[1][:3].double(), trained[2][:3]
+    model = as_double(trained[0])
+    preset = small("art2020", attack_saliency={"steps": 6})
+    ctx = _context(model, x, y, preset, "topk", None, None)
+    s = preset.attack_saliency
+    calls = []
+    hook = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    with smooth_activations(model, preset.surrogate_beta):
+        full = _surrogate_grad(model, x, "topk", ctx, s, None)
+        assert calls == [18]                                          # 3 images x 6 points in one pass
+        calls.clear()
+        grouped = _surrogate_grad(model, x, "topk", ctx, s, 13)      # whole images: 2 + 1
+        assert calls == [12, 6]
+        calls.clear()
+        per_image = _surrogate_grad(model, x, "topk", ctx, s, 4)     # a path longer than the bound
+        assert max(calls) <= 4
+    hook.remove()
+    assert full.abs().max() > 0
+    torch.testing.assert_close(grouped, full, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(per_image, full, rtol=1e-9, atol=1e-12)
+
+
+def test_resolve_max_rows_and_its_errors(trained):
+    model, x, y = trained
+    art = get_preset("art2020")
+    assert resolve_max_rows(None, model, x, y, art) is None and resolve_max_rows(300, model, x, y, art) == 300
+    # CPU: the largest activation of a pass (WRN-10-1: 16 channels at full size) under 16 MiB ...
+    assert resolve_max_rows("auto", model, x, y, art) == 16 * 2**20 // (16 * SIZE * SIZE * 4)
+    # ... but at least one image's longest path (art2020's metric IG: 101 points)
+    big = torch.rand(1, 3, 256, 256)
+    assert resolve_max_rows("auto", model, big, y[:1], art) == 101
+    for bad in (0, -3, 2.5, "all", True):
+        with pytest.raises(ValueError, match="max_rows must be a positive int, None"):
+            resolve_max_rows(bad, model, x, y, art)
+    with pytest.raises(ValueError, match="max_rows"):
+        attribution_attack(model, x, y, art, max_rows="fast")
+    with pytest.raises(ValueError, match="max_rows"):
+        evaluate_attribution_robustness(model, [(x, y)], art, max_rows=0)
+
+
+def test_cuda_row_probe_arithmetic(trained, monkeypatch):
+    """The CUDA "auto" bound from one image's peak memory (torch.cuda faked; the model runs on the CPU)."""
+    from wsol.attacks import attribution as att
+
+    model, x, y = trained
+    preset = small("art2020", attack_saliency={"steps": 6})
+    mem = {"allocated": 3_000_000, "peak": 0, "per_row": 250_000}
+    fake = {"synchronize": lambda dev=None: None,
+            "mem_get_info": lambda dev=None: (1_000_000_000, 2_000_000_000),
+            "memory_reserved": lambda dev=None: 5_000_000,
+            "memory_allocated": lambda dev=None: mem["allocated"],
+            "reset_peak_memory_stats": lambda dev=None: mem.update(peak=mem["allocated"]),
+            "max_memory_allocated": lambda dev=None: mem["peak"]}
+    for name, fn in fake.items():
+        monkeypatch.setattr(torch.cuda, name, fn)
+    real_step = att._step_direction
+
+    def step(*args):
+        mem["peak"] = mem["allocated"] + 6 * mem["per_row"]     # over the 6 path points
+        return real_step(*args)
+
+    monkeypatch.setattr(att, "_step_direction", step)
+    # usable = free 1e9 + cached (5e6 - 3e6); half of it / 250 kB a row
+    assert att._probe_rows(model, x[:1], y[:1], preset, "topk", None) == int(0.5 * 1_002_000_000 / 250_000)
+    mem["per_row"] = 10**12                                        # not even one image fits half
+    assert att._probe_rows(model, x[:1], y[:1], preset, "topk", None) == 6   # still one image's path
+
+
+def test_attack_result_does_not_depend_on_the_row_bound(trained):
+    model = as_double(trained[0])
+    x, y = trained[1][:3].double(), trained[2][:3]
+    preset = small("art2020", iterations=3, attack_saliency={"steps": 6}, metric_saliency={"steps": 6})
+    runs = [attribution_attack(model, x, y, preset, max_rows=rows, seed=1) for rows in (None, "auto", 7, 4)]
+    for other in runs[1:]:
+        torch.testing.assert_close(other.x_adv, runs[0].x_adv)
+        torch.testing.assert_close(other.adv_maps, runs[0].adv_maps)
+        assert torch.equal(other.success, runs[0].success)
+
+
 # ----------------------------------------------------------------------------- attack
 
 def test_attack_stays_in_ball_and_range_keeps_labels_and_skips_wrong_images(trained):
@@ -259,3 +345,4 @@ def test_failure_policy_flows_into_the_evaluator(trained):
     assert (ok["num_attacked"], ok["num_images"], ok["num_skipped"]) == (5, 5, 0)
     assert 0 < ok["IN"] <= 100 and "kendall_masked_mean" in ok and ok["preset"]["metric_k"] == 30
     assert ok["clean_accuracy"] == 1.0 and model.training is False
+    assert ok["max_rows"] == art["max_rows"] == 1024                # "auto" on the CPU (16 MiB / 16 KiB a row)

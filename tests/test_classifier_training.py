@@ -181,6 +181,7 @@ def test_cli_train_then_eval_robustness(cifar, tmp_path):
     assert rep["num_images"] == 20 and rep["pgd"]["steps"] == 2 and rep["pgd"]["num_images"] == 20
     assert set(rep["attribution"]) == {"attack", "random"}
     assert rep["attribution"]["random"]["kind"] == "random"
+    assert rep["attribution"]["attack"]["max_rows"] == 256   # --max-rows auto, CPU: 16 MiB / (16 ch x 32 x 32 x 4 B)
     md = (out / "robustness-cifar10-art2020.md").read_text()
     assert "| Dataset | Approach | IN | K | Natural | PGD-2 |" in md and "ART (paper) | 92.90" in md
     assert "Preset `art2020`" in md
@@ -201,6 +202,8 @@ def test_cli_bad_input(cifar, tmp_path):
     r = run_tool("eval_robustness.py", "--checkpoint", str(tmp_path / "ck"), "--dataset", "cifar10",
                  "--data", str(cifar))
     assert r.returncode == 2 and "trained for 7" in r.stderr
+    r = run_tool("eval_robustness.py", "--checkpoint", str(tmp_path / "ck"), "--max-rows", "0")
+    assert r.returncode == 2 and "--max-rows" in r.stderr and "expected a positive number of rows" in r.stderr
 
 
 def test_markdown_row_and_random_baseline():

@@ -56,6 +56,10 @@ def parse(argv):
     ap.add_argument("--no-random-baseline", action="store_true", help="skip the random-noise row")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--attack-batch-size", type=int, default=32)
+    ap.add_argument("--max-rows", type=_max_rows, default="auto", metavar="N|auto|all",
+                    help="images x IG points per forward pass of the attack: auto (default; CPU: one "
+                         "image's path, CUDA: what fits half the free memory), all (a whole attack batch "
+                         "at once) or a number; never changes the scores")
     ap.add_argument("--cifar10c", help="CIFAR-10-C folder (released, or tools/make_cifar10c.py output)")
     ap.add_argument("--columns", default="art2020", choices=("art2020", "benchmark", "all"),
                     help="CIFAR-10-C corruptions evaluated and shown")
@@ -65,6 +69,18 @@ def parse(argv):
     ap.add_argument("--out", type=Path, help="output folder (default: the run folder)")
     ap.add_argument("--quiet", action="store_true")
     return ap.parse_args(argv)
+
+
+def _max_rows(text: str) -> int | str | None:
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, 'auto' or 'all', got {text!r}")
+    return value
 
 
 def _overrides(items: list[str]) -> dict:
@@ -114,7 +130,8 @@ def main(argv=None) -> int:
         report = evaluate_robustness(
             model, split, preset, image_size=image_size, batch_size=args.batch_size, max_images=args.max_images,
             pgd_steps=args.pgd_steps, pgd_images=args.pgd_images, attack_images=args.attack_images,
-            attack_batch_size=args.attack_batch_size, random_baseline=not args.no_random_baseline,
+            attack_batch_size=args.attack_batch_size, max_rows=args.max_rows,
+            random_baseline=not args.no_random_baseline,
             seed=args.seed, progress=not args.quiet, checkpoint_path=base.with_suffix(".json"))
         name = args.name or meta.get("method") or cfg.get("method", {}).get("name", "model")
         report.update(dataset=dataset, data=str(data), checkpoint=str(stem), name=name,

@@ -3,19 +3,19 @@
     preset = get_preset("art2020")
     res = attribution_attack(model, x, y, preset, kind="topk")   # x (B,3,H,W) in [0,1]
     res.x_adv, res.success, res.orig_maps, res.adv_maps           # (B,3,H,W), (B,), (B,H,W) x2
-    report = evaluate_attribution_robustness(model, loader, preset)
+    rows = resolve_max_rows("auto", model, x, y, preset)           # images x path points per pass
 
 One attack step for the whole batch is one forward/backward pass of the softplus surrogate
 over all images x all IG path points (double backprop), plus one first-order pass of the
 ReLU network for the selection measure and one forward for the label check. The reference
 codes attack one image at a time; here every image keeps its own iterate, best measure and
 success flag, so the batched result equals the per-image one (up to float rounding).
+`max_rows` bounds the rows of one pass: the batch then goes through in groups of whole
+images, and only an image whose path alone is longer takes a chunked Hessian-vector route.
+"auto" picks the bound for the device (:func:`resolve_max_rows`).
 
-Saliency S (B,H,W): |a| reduced over channels (sum or mean) and normalised (S * H*W / sum S,
-or to sum 1024), where a is the input gradient of the objective or IG (REFERENCE §7.1). When
-a map is differentiated (``create_graph=True``), IG's (x - baseline) factor is a constant and
-only the path points carry gradient: d/dx = sum_i t_i * d/dp_i, the sum_i ((i+1)/N) grad_i of
-Ghorbani's, Chen's and ART's code.
+The saliency maps themselves are in :mod:`wsol.attacks.saliency`; scoring a loader is
+:func:`wsol.attacks.evaluation.evaluate_attribution_robustness`.
 
 The model is used as given (put it in eval mode: BN batch statistics or dropout would tie
 the images of a batch together); :func:`evaluate_attribution_robustness` does that itself.
@@ -23,110 +23,31 @@ the images of a batch together); :func:`evaluate_attribution_robustness` does th
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
 
-from wsol.attribution import integrated_gradients, reduce_channels
-from wsol.attribution._common import as_target, check_images, model_gradient, num_classes_of
+from wsol.attribution import integrated_gradients
+from wsol.attribution._common import check_images
 from wsol.attribution.path import _as_baseline, _path_gradients, _path_weights
-from wsol.metrics.robustness import (
-    AttributionRobustnessEvaluator,
-    center_shift,
-    kendall_tau_b,
-    topk_intersection,
-    topk_mask,
-)
+from wsol.metrics.robustness import center_shift, kendall_tau_b, topk_intersection, topk_mask
 from wsol.models.activations import smooth_activations
-from wsol.models.base import model_device
 
 from .pgd import project
-from .presets import ATTACK_KINDS, RobustnessPreset, SaliencySettings
+from .presets import ATTACK_KINDS, RobustnessPreset
+from .saliency import TINY, attribution, saliency_map, to_saliency
 
 __all__ = [
     "AttributionAttackResult",
     "attribution_attack",
-    "evaluate_attribution_robustness",
-    "saliency_map",
+    "check_max_rows",
+    "resolve_max_rows",
 ]
 
 log = logging.getLogger(__name__)
-
-_TINY = 1e-30  # guards S / sum(S) against an all-zero map
-
-
-# ----------------------------------------------------------------------------- saliency
-
-def _settings(preset_or_settings: RobustnessPreset | SaliencySettings, which: str) -> SaliencySettings:
-    if isinstance(preset_or_settings, SaliencySettings):
-        return preset_or_settings
-    if not isinstance(preset_or_settings, RobustnessPreset):
-        raise ValueError("preset_or_settings must be a RobustnessPreset or SaliencySettings, "
-                         f"got {type(preset_or_settings).__name__}")
-    if which not in ("attack", "metric"):
-        raise ValueError(f"which must be 'attack' or 'metric', got {which!r}")
-    return preset_or_settings.attack_saliency if which == "attack" else preset_or_settings.metric_saliency
-
-
-def _ig_path_only(model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: SaliencySettings) -> torch.Tensor:
-    """IG (B,C,H,W) with the graph through the path points only ((x - b) held constant)."""
-    base = _as_baseline(s.baseline, x)
-    alphas, weights = _path_weights(s.steps, s.rule, x)
-    diff = x - base
-    points = base + alphas.view(-1, 1, 1, 1, 1) * diff
-    grads = _path_gradients(model, points, t, s.objective, create_graph=True)
-    return (weights.view(-1, 1, 1, 1, 1) * grads).sum(0) * diff.detach()
-
-
-def _attribution(model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: SaliencySettings,
-                 create_graph: bool, max_rows: int | None) -> torch.Tensor:
-    """Raw attribution a (B,C,H,W) of `s` (gradient or IG of the logit / CE of target t)."""
-    if s.method == "grad":
-        return model_gradient(model, x, t, s.objective, create_graph)
-    if create_graph:
-        return _ig_path_only(model, x, t, s)
-    return integrated_gradients(model, x, t, baseline=s.baseline, steps=s.steps, rule=s.rule,
-                                internal_batch_size=max_rows, objective=s.objective)
-
-
-def _to_saliency(a: torch.Tensor, s: SaliencySettings) -> torch.Tensor:
-    """(B,C,H,W) attribution -> normalised saliency (B,H,W) (differentiable)."""
-    m = reduce_channels(a, s.reduction)
-    if s.normalization == "none":
-        return m
-    total = m.shape[1] * m.shape[2] if s.normalization == "hw" else 1024
-    return total * m / m.sum((1, 2), keepdim=True).clamp_min(_TINY)
-
-
-def saliency_map(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
-                 preset_or_settings: RobustnessPreset | SaliencySettings, create_graph: bool = False,
-                 which: str = "attack", max_rows: int | None = None) -> torch.Tensor:
-    """Ghorbani-style saliency map S (B,H,W) of images x (B,C,H,W) in [0,1].
-
-    S = norm(reduce_c |a|), a = d objective / dx or IG of it (logit or CE of `target` (B,)),
-    as the settings say (see :class:`SaliencySettings`); a preset gives its
-    ``attack_saliency`` (``which="attack"``) or ``metric_saliency`` (``which="metric"``).
-
-    Args:
-        create_graph: keep the graph so S can be differentiated w.r.t. x (wrap the call in
-            ``smooth_activations`` for a non-zero second derivative); IG's (x - baseline)
-            factor is then a constant (gradient through the path points only).
-        max_rows: at most this many images x path points per forward pass (IG without
-            create_graph only); None = all at once.
-
-    Returns:
-        (B,H,W), detached unless `create_graph`.
-    """
-    s = _settings(preset_or_settings, which)
-    check_images(x)
-    t = as_target(target, x.shape[0], num_classes_of(model), x.device)
-    sal = _to_saliency(_attribution(model, x, t, s, create_graph, max_rows), s)
-    return sal if create_graph else sal.detach()
 
 
 # ----------------------------------------------------------------------------- attack pieces
@@ -143,13 +64,18 @@ class _Context:
     center0: torch.Tensor            # (B,2) int(C(S(x))) of the attack saliency, [x, y]
     target: torch.Tensor | None      # (B,H,W) float target region (targeted attack)
 
+    def rows(self, sl: slice) -> _Context:
+        """The constants of images `sl` of the batch."""
+        return _Context(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[sl]
+                           for f in fields(self)})
+
 
 def _centre(s: torch.Tensor) -> torch.Tensor:
     """Differentiable saliency centre [sum S*col, sum S*row] / sum S: (B,H,W) -> (B,2)."""
     _, h, w = s.shape
     rows = torch.arange(h, dtype=s.dtype, device=s.device).view(1, h, 1)
     cols = torch.arange(w, dtype=s.dtype, device=s.device).view(1, 1, w)
-    mass = s.sum((1, 2)).clamp_min(_TINY)
+    mass = s.sum((1, 2)).clamp_min(TINY)
     return torch.stack([(s * cols).sum((1, 2)) / mass, (s * rows).sum((1, 2)) / mass], dim=1)
 
 
@@ -166,7 +92,7 @@ def _loss_grad_single_pass(model, x, kind, ctx, s) -> torch.Tensor:
     """dL/dx (B,C,H,W) with one double-backprop pass over all path points."""
     x_leaf = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        sal = _to_saliency(_attribution(model, x_leaf, ctx.y, s, True, None), s)
+        sal = to_saliency(attribution(model, x_leaf, ctx.y, s, True, None), s)
         (g,) = torch.autograd.grad(_attack_loss(sal, kind, ctx).sum(), x_leaf)
     return g
 
@@ -184,7 +110,7 @@ def _loss_grad_chunked(model, x, kind, ctx, s, max_rows: int) -> torch.Tensor:
                               internal_batch_size=max_rows, objective=s.objective)
     ig = ig.requires_grad_(True)
     with torch.enable_grad():
-        (u,) = torch.autograd.grad(_attack_loss(_to_saliency(ig, s), kind, ctx).sum(), ig)
+        (u,) = torch.autograd.grad(_attack_loss(to_saliency(ig, s), kind, ctx).sum(), ig)
     v = u * (x - base)
     per_pass = max(1, max_rows // x.shape[0])
     grad = torch.zeros_like(x)
@@ -199,17 +125,29 @@ def _loss_grad_chunked(model, x, kind, ctx, s, max_rows: int) -> torch.Tensor:
     return grad
 
 
+def _surrogate_grad(model, x, kind, ctx, s, max_rows: int | None) -> torch.Tensor:
+    """dL/dx (B,C,H,W) on the surrogate, at most `max_rows` images x path points per pass.
+
+    Whole images go through together (one double-backprop pass per group); an image whose path
+    alone is longer than `max_rows` takes the chunked Hessian-vector route on its own.
+    """
+    b, points = x.shape[0], s.num_points
+    if max_rows is None or b * points <= max_rows:
+        return _loss_grad_single_pass(model, x, kind, ctx, s)
+    if points > max_rows:
+        return torch.cat([_loss_grad_chunked(model, x[i:i + 1], kind, ctx.rows(slice(i, i + 1)), s, max_rows)
+                          for i in range(b)])
+    group = max_rows // points
+    return torch.cat([_loss_grad_single_pass(model, x[i:i + group], kind, ctx.rows(slice(i, i + group)), s)
+                      for i in range(0, b, group)])
+
+
 def _step_direction(model, x_it, kind, ctx, preset, max_rows, gen) -> torch.Tensor:
     """sign of the step (B,C,H,W): -sign(dL/dx) on the surrogate, or sign of Gaussian noise."""
     if kind == "random":
         return torch.randn(x_it.shape, generator=gen, device=x_it.device, dtype=x_it.dtype).sign()
-    s = preset.attack_saliency
-    rows = x_it.shape[0] * s.num_points
     with smooth_activations(model, preset.surrogate_beta):
-        if s.method == "grad" or max_rows is None or rows <= max_rows:
-            g = _loss_grad_single_pass(model, x_it, kind, ctx, s)
-        else:
-            g = _loss_grad_chunked(model, x_it, kind, ctx, s, max_rows)
+        g = _surrogate_grad(model, x_it, kind, ctx, preset.attack_saliency, max_rows)
     return -g.sign()
 
 
@@ -244,7 +182,7 @@ def _selection_measure(sal: torch.Tensor, idx: torch.Tensor, kind: str, ctx: _Co
         return -center_shift(ctx.sel0[idx], sal, integer=True)
     if kind == "targeted":
         t = ctx.target[idx]
-        return -((sal * t).sum((1, 2)) / sal.sum((1, 2)).clamp_min(_TINY)).double()
+        return -((sal * t).sum((1, 2)) / sal.sum((1, 2)).clamp_min(TINY)).double()
     mask = ctx.sel_mask[idx] if preset.selection == "kendall_masked" else None
     return kendall_tau_b(ctx.sel0[idx], sal, mask=mask)
 
@@ -300,6 +238,94 @@ def _context(model, x, y, preset, kind, target_region, max_rows) -> _Context:
     return _Context(x=x, y=y, sel0=sel0, sel_mask=topk_mask(sel0, preset.attack_k).to(x.device),
                     attack_mask=topk_mask(att0, preset.attack_k).to(x.device, x.dtype),
                     center0=_centre(att0).trunc(), target=target)
+
+
+# ----------------------------------------------------------------------------- rows per pass
+
+CPU_PASS_BYTES = 16 * 2**20   # "auto" on the CPU: the largest activation of a pass stays under this
+CUDA_MEMORY_SHARE = 0.5       # "auto" on CUDA: rows that fill this share of the usable memory
+
+
+def check_max_rows(max_rows) -> None:
+    """ValueError unless `max_rows` is None, "auto" or a positive int."""
+    ok = max_rows is None or max_rows == "auto" or (
+        isinstance(max_rows, int) and not isinstance(max_rows, bool) and max_rows >= 1)
+    if not ok:
+        raise ValueError(f"max_rows must be a positive int, None (all at once) or 'auto', got {max_rows!r}")
+
+
+def _longest_path(preset: RobustnessPreset) -> int:
+    return max(preset.attack_saliency.num_points, preset.selection_settings.num_points,
+               preset.metric_saliency.num_points)
+
+
+def largest_activation_bytes(model: nn.Module, x1: torch.Tensor) -> int:
+    """Bytes of the largest tensor a leaf module outputs in a forward pass of one image x1 (1,C,H,W)."""
+    sizes = [x1.numel() * x1.element_size()]
+
+    def hook(_module, _inputs, out):
+        if torch.is_tensor(out):
+            sizes.append(out.numel() * out.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not any(True for _ in m.children())]
+    try:
+        with torch.no_grad():
+            model(x1)
+    finally:
+        for h in handles:
+            h.remove()
+    return max(sizes)
+
+
+def _probe_rows(model, x1, y1, preset, kind, region) -> int:
+    """Rows per pass that fit CUDA_MEMORY_SHARE of the usable memory, from one image's peak."""
+    dev = x1.device
+    torch.cuda.synchronize(dev)
+    free, _ = torch.cuda.mem_get_info(dev)
+    usable = free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+    ctx = _context(model, x1, y1, preset, kind, region, None)
+    base = torch.cuda.memory_allocated(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    if kind == "random":         # no surrogate step: the first-order maps are the largest passes
+        saliency_map(model, x1, y1, preset.metric_saliency)
+        points = preset.metric_saliency.num_points
+    else:
+        _step_direction(model, x1, kind, ctx, preset, None, None)
+        points = preset.attack_saliency.num_points
+    torch.cuda.synchronize(dev)
+    per_row = max(1, torch.cuda.max_memory_allocated(dev) - base) / points
+    return max(points, int(CUDA_MEMORY_SHARE * usable / per_row))
+
+
+def resolve_max_rows(max_rows: int | str | None, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     preset: RobustnessPreset, kind: str = "topk",
+                     target_region: torch.Tensor | None = None) -> int | None:
+    """The images x path points per forward pass that `max_rows` stands for.
+
+    None (a whole batch at once) and positive ints are returned as they are. "auto":
+      - CPU: as many rows as keep the largest activation of a pass under CPU_PASS_BYTES
+        (16 MiB), but at least one image's longest path (art2020: 101 rows). On a 2-core CPU
+        an image's 100-point IG pass of WRN-16-2 at 32 px (12.5 MiB activations) is already
+        compute-bound, and larger passes of the surrogate step were slower per image (1.26 s
+        for one image, 1.46 s each for two, 2.3 s each for eight), the difference spent in
+        page faults of the larger buffers (glibc maps each buffer over 32 MiB afresh). Small
+        models and images still get many images per pass.
+      - CUDA: one surrogate step on x[:1] measures the peak memory per row; the bound fills
+        CUDA_MEMORY_SHARE of the free (plus cached) memory, at least one image's path. This
+        keeps WRN-28-10 (about 40 MB a row in the double backward) from running out of memory
+        at batch 32 while filling the GPU for small models.
+    The bound never changes the attack's result, only how the rows are split into passes.
+    """
+    check_max_rows(max_rows)
+    if max_rows != "auto":
+        return max_rows
+    if x.device.type != "cuda":
+        return max(_longest_path(preset), CPU_PASS_BYTES // largest_activation_bytes(model, x[:1].detach()))
+    region = None if target_region is None else target_region[:1]
+    rows = _probe_rows(model, x[:1].detach(), torch.as_tensor(y, device=x.device).long().reshape(-1)[:1],
+                       preset, kind, region)
+    log.info("attribution attack: max_rows auto -> %d (CUDA memory probe)", rows)
+    return rows
 
 
 # ----------------------------------------------------------------------------- public attack
@@ -378,7 +404,7 @@ def _measures(orig, adv, sel, success, preset) -> dict[str, torch.Tensor]:
 
 def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, preset: RobustnessPreset,
                        kind: str = "topk", target_region: torch.Tensor | None = None,
-                       max_rows: int | None = None, seed: int | None = None) -> AttributionAttackResult:
+                       max_rows: int | str | None = None, seed: int | None = None) -> AttributionAttackResult:
     """Ghorbani et al.'s attack on a batch, per image as the reference codes (REFERENCE §7.1-7.2).
 
     For each correctly classified image: from x (or a random start), `preset.iterations`
@@ -398,18 +424,25 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
             "targeted" (L = -sum S~ * T) or "random" (the noise baseline: same epsilon,
             projection, label check and selection, steps along sign of Gaussian noise).
         target_region: (H,W) or (B,H,W) region T for "targeted".
-        max_rows: at most this many images x path points per forward pass (bounds memory;
-            the surrogate step then takes a Hessian-vector-product route with one extra
-            first-order pass); None = the whole batch at once.
+        max_rows: at most this many images x path points per forward pass (bounds memory):
+            the surrogate step takes whole images in groups that fit (an image whose path
+            alone does not fit takes a Hessian-vector-product route with one extra
+            first-order pass); None = the whole batch at once; "auto" = chosen for the
+            device by :func:`resolve_max_rows` (resolve it once and pass the number when
+            attacking many batches). Does not change the result.
         seed: seeds a private generator for the random start and the noise; None = global RNG.
 
     Returns:
         :class:`AttributionAttackResult`.
     """
     y = _check_inputs(model, x, y, preset, kind)
+    check_max_rows(max_rows)
     if kind == "targeted" and target_region is None:
         raise ValueError("kind='targeted' needs target_region, an (H,W) or (B,H,W) mask")
     x = x.detach()
+    if isinstance(max_rows, str):
+        region = None if target_region is None else _target_region(target_region, x)
+        max_rows = resolve_max_rows(max_rows, model, x, y, preset, kind, region)
     gen = _generator(seed, x.device)
     with torch.no_grad():
         correct = model(x).argmax(1) == y
@@ -431,109 +464,3 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
                                    kind=kind)
 
 
-# ----------------------------------------------------------------------------- evaluation
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """A loader batch -> (images (B,C,H,W), labels (B,)): {"image", "label"} or (x, y, ...)."""
-    if isinstance(batch, dict):
-        return batch["image"], torch.as_tensor(batch["label"])
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return batch[0], torch.as_tensor(batch[1])
-    raise ValueError("each batch must be a dict with 'image' and 'label' or a tuple (images, labels, ...), "
-                     f"got {type(batch).__name__}")
-
-
-def _correct_subset(model, x, y, limit: int | None) -> tuple[torch.Tensor, int]:
-    """Indices of the first correctly classified images (at most `limit`), and how many were correct."""
-    with torch.no_grad():
-        idx = (model(x).argmax(1) == y).nonzero().flatten()
-    return (idx if limit is None else idx[:limit]), len(idx)
-
-
-def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterable, preset: RobustnessPreset,
-                                    kind: str = "topk", max_images: int | None = None,
-                                    target_region: torch.Tensor | None = None, max_rows: int | None = None,
-                                    seed: int | None = None, progress: bool = False) -> dict:
-    """Attack the correctly classified test images and score original vs attacked metric maps.
-
-    Images are taken in loader order; misclassified ones are not attacked (nor counted).
-    Scores go through :class:`AttributionRobustnessEvaluator` with ``k = preset.metric_k``,
-    the preset's failure policy ("score_one": IN = K = 1; "skip": left out) and the masked
-    tau when the preset selects on it. The model is put in eval mode for the call.
-
-    Args:
-        loader_or_batches: iterable of dict batches {"image", "label"} or (images, labels) tuples.
-        kind: attack kind (see :func:`attribution_attack`).
-        max_images: stop after attacking this many correctly classified images; None uses
-            ``preset.num_images`` (art2020: 1001; chen2019: all).
-
-    Returns:
-        The evaluator's dict (IN, K, ... see ``AttributionRobustnessEvaluator.compute``; NaN
-        metrics when no image was counted), plus "preset" (``preset.to_dict()``), "kind",
-        "failure_policy", "num_seen", "num_correct", "clean_accuracy" (over the images seen),
-        "num_attacked", "num_success", "attack_success_rate".
-    """
-    limit = preset.num_images if max_images is None else max_images
-    evaluator = AttributionRobustnessEvaluator(k=preset.metric_k, failure_policy=preset.failure_policy,
-                                               masked_tau=preset.selection == "kendall_masked")
-    device = model_device(model)
-    counts = dict(num_seen=0, num_correct=0, num_attacked=0, num_success=0)
-    bar = _progress(limit, progress)
-    with _eval_mode(model):
-        for batch in loader_or_batches:
-            if limit is not None and counts["num_attacked"] >= limit:
-                break
-            x, y = (t.to(device) for t in _unpack(batch))
-            left = None if limit is None else limit - counts["num_attacked"]
-            idx, n_correct = _correct_subset(model, x, y, left)
-            counts["num_seen"] += len(x)
-            counts["num_correct"] += n_correct
-            if not len(idx):
-                continue
-            region = None if target_region is None else _target_region(target_region, x)[idx]
-            res = attribution_attack(model, x[idx], y[idx], preset, kind, region, max_rows, seed)
-            evaluator.accumulate(res.orig_maps, res.adv_maps, res.success)
-            counts["num_attacked"] += len(idx)
-            counts["num_success"] += int(res.success.sum())
-            if bar is not None:
-                bar.update(len(idx))
-            log.info("attribution attack: %d images attacked, %d successful", counts["num_attacked"],
-                     counts["num_success"])
-    if bar is not None:
-        bar.close()
-    return _report(evaluator, counts, preset, kind)
-
-
-def _progress(total: int | None, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, desc="attribution attack", unit="img")
-
-
-def _report(evaluator: AttributionRobustnessEvaluator, counts: dict, preset: RobustnessPreset, kind: str) -> dict:
-    if evaluator.num_images:
-        out = evaluator.compute()
-    else:
-        log.warning("attribution robustness: no image counted (%d attacked, %d failed, policy %r)",
-                    counts["num_attacked"], evaluator.num_failed, preset.failure_policy)
-        out = {f"{m}_{s}": math.nan for m in evaluator.metric_names for s in ("mean", "std")}
-        out.update(IN=math.nan, IN_std=math.nan, K=math.nan, K_std=math.nan, num_images=0,
-                   num_skipped=evaluator.num_skipped, num_failed=evaluator.num_failed,
-                   num_nan={m: 0 for m in evaluator.metric_names})
-    out.update(counts)
-    out["clean_accuracy"] = counts["num_correct"] / counts["num_seen"] if counts["num_seen"] else math.nan
-    out["attack_success_rate"] = (counts["num_success"] / counts["num_attacked"]
-                                  if counts["num_attacked"] else math.nan)
-    out.update(kind=kind, failure_policy=preset.failure_policy, preset=preset.to_dict())
-    return out

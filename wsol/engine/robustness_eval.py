@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from wsol.attacks.attribution import evaluate_attribution_robustness
+from wsol.attacks.evaluation import evaluate_attribution_robustness
 from wsol.attacks.presets import RobustnessPreset
 from wsol.data.robustness import ClassificationDataset, ClassificationSplit, collate_classification
 from wsol.models import model_device
@@ -86,8 +86,8 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
                         image_size: int | None = None, batch_size: int = 128, max_images: int | None = None,
                         pgd_steps: int | None = None, pgd_images: int | None = None,
                         attack_images: int | None = None, attack_batch_size: int = 32,
-                        random_baseline: bool = True, seed: int = 0, progress: bool = True,
-                        checkpoint_path: Path | None = None) -> dict:
+                        max_rows: int | str | None = "auto", random_baseline: bool = True, seed: int = 0,
+                        progress: bool = True, checkpoint_path: Path | None = None) -> dict:
     """Natural, PGD and attributional robustness of `model` (eval mode) on `split`.
 
     Args:
@@ -96,6 +96,8 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
             ``pgd_steps`` is given).
         max_images: natural accuracy on this prefix of the split (None: all of it).
         pgd_images: PGD accuracy on this prefix (None: the same images as natural accuracy).
+        max_rows: images x IG points per pass of the attribution attack ("auto": chosen for the
+            device, see ``wsol.attacks.resolve_max_rows``; None: a whole attack batch at once).
         checkpoint_path: when given, the partial report is written there after each stage, so a
             long run that stops keeps what it finished.
     Returns:
@@ -117,8 +119,8 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
     for kind in kinds:
         t = time.perf_counter()
         res = evaluate_attribution_robustness(model, _loader(split, image_size, attack_batch_size, max_images),
-                                              preset, kind=kind, max_images=attack_images, seed=seed,
-                                              progress=progress)
+                                              preset, kind=kind, max_images=attack_images, max_rows=max_rows,
+                                              seed=seed, progress=progress)
         report["attribution"]["attack" if kind == preset.attack else kind] = res
         report["seconds"][f"attribution_{kind}"] = time.perf_counter() - t
         write_report(report, checkpoint_path)
