@@ -9,17 +9,23 @@ Settings are art2020's (REFERENCE §7.2: top-k on logit IG, right Riemann, 100 p
 start, softplus beta 50, selection on the masked Kendall tau, metric IG on the CE loss) with
 `--iters` attack iterations instead of 50 (each costs the same, so images/s scale with 1/iters).
 The model is randomly initialised and in eval mode; the labels are its own predictions, so
-every image is attacked. The same images go through `attribution_attack` one by one (each
-image's IG path in one pass, as the reference code does) and in batches of `--batch`, once
-per `--max-rows` bound (images x path points per pass: "auto" = `resolve_max_rows`, resolved
-once before timing; "all" = the whole batch in one pass; or a number); the table gives images
-per second and the speed-up over one image at a time.
+every image is attacked. The same images go through `attribution_attack`:
+  - one at a time with PyTorch's own conv double backward ("reference computation": what the
+    released ART / Chen et al. code runs, each image's IG path in one pass; `--no-reference`
+    skips it),
+  - one at a time with this toolkit's lean double backward (`wsol.models.input_second_order`),
+  - in batches of `--batch`, once per `--max-rows` bound (images x path points per pass:
+    "auto" = `resolve_max_rows`, resolved once before timing; "all" = the whole batch in one
+    pass; or a number).
+The table gives images per second, the speed-up over the reference computation and over one
+image at a time, and the largest difference of the attacked images from the first row's.
 With --record the table is appended to benchmarks/RESULTS.md with the machine, date and command.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import sys
 import time
@@ -31,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _record import append_entry  # noqa: E402
 
+from wsol.attacks import attribution as attribution_module  # noqa: E402
 from wsol.attacks import attribution_attack, get_preset, resolve_max_rows  # noqa: E402
 from wsol.models import build_model  # noqa: E402
 
@@ -42,15 +49,21 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(model, x, y, preset, batch: int, max_rows, device) -> float:
-    """Seconds to attack all of x in chunks of `batch` images."""
+def run(model, x, y, preset, batch: int, max_rows, device) -> tuple[float, torch.Tensor]:
+    """(seconds to attack all of x in chunks of `batch` images, the attacked images).
+
+    Image i's random start comes from seed i in every mode, so all modes attack the same problem.
+    """
     sync(device)
     start = time.perf_counter()
+    out = []
     for i in range(0, len(x), batch):
-        res = attribution_attack(model, x[i:i + batch], y[i:i + batch], preset, max_rows=max_rows, seed=i)
+        seeds = list(range(i, min(i + batch, len(x))))
+        res = attribution_attack(model, x[i:i + batch], y[i:i + batch], preset, max_rows=max_rows, seed=seeds)
         assert res.orig_correct.all()
+        out.append(res.x_adv)
     sync(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, torch.cat(out)
 
 
 def machine(device: torch.device) -> str:
@@ -77,6 +90,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--ig-steps", type=int, default=100, help="IG points of attack and metric (art2020: 100)")
     ap.add_argument("--max-rows", nargs="+", default=["auto", "all"], type=_bound, metavar="N|auto|all",
                     help="row bounds of the batched runs, one table row each (default: auto all)")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="skip the one-at-a-time run with PyTorch's standard conv double backward")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
@@ -99,21 +114,51 @@ def main(argv=None) -> None:
         rows = None if text == "all" else int(text) if text.isdigit() else text
         bounds[text] = resolve_max_rows(rows, model, x[:args.batch], y[:args.batch], preset)
     run(model, x[:1], y[:1], get_preset("art2020", iterations=1, attack_saliency=steps), 1, None, device)  # warm-up
-    single = run(model, x, y, preset, 1, None, device)
-    print(f"one at a time {single:.2f}s", flush=True)
-    table = ["| mode | batch | max rows per pass | images | seconds | images/s | speed-up |",
-             "|---|---|---|---|---|---|---|",
-             f"| one at a time | 1 | one image's path | {args.images} | {single:.2f} | {args.images / single:.2f} | "
-             f"1.00x |"]
+    modes = []                                   # (mode, batch, rows label, seconds, x_adv)
+    if not args.no_reference:
+        with standard_double_backward():
+            seconds, adv = run(model, x, y, preset, 1, None, device)
+        modes.append(("one at a time, reference computation", 1, "one image's path", seconds, adv))
+        print(f"reference computation, one at a time {seconds:.2f}s", flush=True)
+    seconds, adv = run(model, x, y, preset, 1, None, device)
+    modes.append(("one at a time", 1, "one image's path", seconds, adv))
+    print(f"one at a time {seconds:.2f}s", flush=True)
     for text, rows in bounds.items():
-        seconds = run(model, x, y, preset, args.batch, rows, device)
+        seconds, adv = run(model, x, y, preset, args.batch, rows, device)
         label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
+        modes.append(("batched", args.batch, label, seconds, adv))
         print(f"batched, max rows {label}: {seconds:.2f}s", flush=True)
-        table.append(f"| batched | {args.batch} | {label} | {args.images} | {seconds:.2f} | "
-                     f"{args.images / seconds:.2f} | {single / seconds:.2f}x |")
+    table = table_rows(modes, args.images)
     print("\n".join(table))
     if args.record:
         record(table, args, device)
+
+
+def table_rows(modes, images: int) -> list[str]:
+    """Markdown rows: speed-ups over the reference computation (when run) and over one at a time."""
+    ref = modes[0][3] if modes[0][0].endswith("reference computation") else None
+    single = next(m[3] for m in modes if m[0] == "one at a time")
+    first = modes[0][4]
+    head = "| mode | batch | max rows per pass | images | seconds | images/s |"
+    head += (" vs reference |" if ref else "") + " vs one at a time | max abs diff of x_adv from row 1 |"
+    out = [head, "|---" * (head.count("|") - 1) + "|"]
+    for mode, batch, label, seconds, adv in modes:
+        row = f"| {mode} | {batch} | {label} | {images} | {seconds:.2f} | {images / seconds:.3f} |"
+        row += (f" {ref / seconds:.2f}x |" if ref else "") + f" {single / seconds:.2f}x |"
+        out.append(row + f" {(adv - first).abs().max().item():.2g} |")
+    return out
+
+
+@contextlib.contextmanager
+def standard_double_backward():
+    """The attack with PyTorch's own conv double backward (parameters keep requires_grad), as the
+    released reference code computes it: `input_second_order` becomes a no-op for the duration."""
+    real = attribution_module.input_second_order
+    attribution_module.input_second_order = lambda model: contextlib.nullcontext(model)
+    try:
+        yield
+    finally:
+        attribution_module.input_second_order = real
 
 
 def record(table: list[str], args, device: torch.device) -> None:

@@ -29,7 +29,7 @@ from wsol.attacks.attribution import (
     _surrogate_grad,
     resolve_max_rows,
 )
-from wsol.models import build_model, smooth_activations
+from wsol.models import build_model, input_second_order, smooth_activations
 
 SIZE = 16
 
@@ -318,6 +318,69 @@ def test_batched_result_equals_one_image_at_a_time(trained):
         assert one.success[0] == batch.success[i]
         for name, value in one.measures.items():
             torch.testing.assert_close(value[0], batch.measures[name][i], equal_nan=True)
+
+
+def test_per_image_seeds_make_random_start_attacks_independent_of_the_batch(trained):
+    model = as_double(trained[0])
+    x, y = trained[1][:4].double(), trained[2][:4]
+    preset = small("art2020", iterations=3, attack_saliency={"steps": 4}, metric_saliency={"steps": 4})
+    assert preset.random_start
+    batch = attribution_attack(model, x, y, preset, seed=[10, 11, 12, 13])
+    for i in range(4):
+        one = attribution_attack(model, x[i:i + 1], y[i:i + 1], preset, seed=[10 + i])
+        torch.testing.assert_close(one.x_adv[0], batch.x_adv[i])
+        assert one.success[0] == batch.success[i]
+    again = attribution_attack(model, x[2:], y[2:], preset, seed=torch.tensor([12, 13]))
+    torch.testing.assert_close(again.x_adv, batch.x_adv[2:])
+    other = attribution_attack(model, x, y, preset, seed=[20, 21, 22, 23])
+    assert not torch.equal(other.x_adv, batch.x_adv)                 # the seeds do matter
+    noise = attribution_attack(model, x, y, preset, kind="random", seed=[1, 2, 3, 4])
+    torch.testing.assert_close(attribution_attack(model, x[1:2], y[1:2], preset, kind="random", seed=[2]).x_adv[0],
+                               noise.x_adv[1])
+    for bad in ([1, 2], [1, 2, 3, 4.0], "7", 2.5, True):
+        with pytest.raises(ValueError, match="seed must be"):
+            attribution_attack(model, x, y, preset, seed=bad)
+
+
+def test_evaluation_scores_do_not_depend_on_the_loader_batching(trained):
+    model = as_double(trained[0])
+    x, y = trained[1].double(), trained[2]
+    preset = small("art2020", iterations=2, attack_saliency={"steps": 4}, metric_saliency={"steps": 4})
+    scores = []
+    for size in (8, 3):
+        batches = [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+        scores.append(evaluate_attribution_robustness(model, batches, preset, seed=5))
+    for key in ("IN", "K", "num_success", "kendall_masked_mean"):
+        assert scores[0][key] == pytest.approx(scores[1][key], rel=1e-12, abs=1e-12), key
+
+
+def test_attack_leaves_parameters_and_convolutions_as_they_were(trained):
+    model = trained[0]
+    before = [p.requires_grad for p in model.parameters()]
+    attribution_attack(model, trained[1][:2], trained[2][:2], small("art2020", iterations=1), seed=0)
+    assert [p.requires_grad for p in model.parameters()] == before
+    assert not any("forward" in m.__dict__ for m in model.modules())
+
+
+def test_lean_surrogate_step_equals_the_standard_double_backward(trained, monkeypatch):
+    """The attack direction with wsol.models.input_second_order equals PyTorch's own conv double backward."""
+    import contextlib
+
+    from wsol.attacks import attribution as att
+
+    model = as_double(trained[0])
+    x, y = trained[1][:3].double(), trained[2][:3]
+    preset = small("art2020", attack_saliency={"steps": 6})
+    ctx = _context(model, x, y, preset, "topk", None, None)
+    with smooth_activations(model, preset.surrogate_beta):
+        standard = _surrogate_grad(model, x, "topk", ctx, preset.attack_saliency, None)
+    with input_second_order(model), smooth_activations(model, preset.surrogate_beta):
+        lean = _surrogate_grad(model, x, "topk", ctx, preset.attack_saliency, None)
+    assert standard.abs().max() > 0
+    torch.testing.assert_close(lean, standard, rtol=1e-10, atol=1e-14)
+    direction = att._step_direction(model, x, "topk", ctx, preset, None, None)   # the lean path
+    monkeypatch.setattr(att, "input_second_order", lambda m: contextlib.nullcontext(m))
+    assert torch.equal(direction, att._step_direction(model, x, "topk", ctx, preset, None, None))
 
 
 def test_restarts_keep_the_best_run(trained):

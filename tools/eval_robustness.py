@@ -57,9 +57,10 @@ def parse(argv):
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--attack-batch-size", type=int, default=32)
     ap.add_argument("--max-rows", type=_max_rows, default="auto", metavar="N|auto|all",
-                    help="images x IG points per forward pass of the attack: auto (default; CPU: one "
-                         "image's path, CUDA: what fits half the free memory), all (a whole attack batch "
-                         "at once) or a number; never changes the scores")
+                    help="images x IG points per forward pass of the attack: auto (default; CPU: largest "
+                         "activation under 16 MiB, at least one image's path; CUDA: what fits half the "
+                         "free memory), all (a whole attack batch at once) or a number; never changes "
+                         "the scores")
     ap.add_argument("--cifar10c", help="CIFAR-10-C folder (released, or tools/make_cifar10c.py output)")
     ap.add_argument("--columns", default="art2020", choices=("art2020", "benchmark", "all"),
                     help="CIFAR-10-C corruptions evaluated and shown")

@@ -14,6 +14,12 @@ success flag, so the batched result equals the per-image one (up to float roundi
 images, and only an image whose path alone is longer takes a chunked Hessian-vector route.
 "auto" picks the bound for the device (:func:`resolve_max_rows`).
 
+The surrogate step runs inside :func:`wsol.models.input_second_order`: parameters frozen and
+each convolution's input gradient formed by ``conv_transpose2d``, so the double backward skips
+the weight-gradient convolution PyTorch's own conv double backward always computes (the
+slowest op of the step on the CPU; same values). A sequence of per-image seeds makes each
+image's random start and noise independent of the batch it is attacked in.
+
 The saliency maps themselves are in :mod:`wsol.attacks.saliency`; scoring a loader is
 :func:`wsol.attacks.evaluation.evaluate_attribution_robustness`.
 
@@ -35,6 +41,7 @@ from wsol.attribution._common import check_images
 from wsol.attribution.path import _as_baseline, _path_gradients, _path_weights
 from wsol.metrics.robustness import center_shift, kendall_tau_b, topk_intersection, topk_mask
 from wsol.models.activations import smooth_activations
+from wsol.models.second_order import input_second_order
 
 from .pgd import project
 from .presets import ATTACK_KINDS, RobustnessPreset
@@ -145,8 +152,8 @@ def _surrogate_grad(model, x, kind, ctx, s, max_rows: int | None) -> torch.Tenso
 def _step_direction(model, x_it, kind, ctx, preset, max_rows, gen) -> torch.Tensor:
     """sign of the step (B,C,H,W): -sign(dL/dx) on the surrogate, or sign of Gaussian noise."""
     if kind == "random":
-        return torch.randn(x_it.shape, generator=gen, device=x_it.device, dtype=x_it.dtype).sign()
-    with smooth_activations(model, preset.surrogate_beta):
+        return _draw(torch.randn, x_it, gen).sign()
+    with input_second_order(model), smooth_activations(model, preset.surrogate_beta):
         g = _surrogate_grad(model, x_it, kind, ctx, preset.attack_saliency, max_rows)
     return -g.sign()
 
@@ -170,7 +177,7 @@ def _step(x_it: torch.Tensor, direction: torch.Tensor, ctx: _Context, preset: Ro
 def _start(ctx: _Context, preset: RobustnessPreset, gen) -> torch.Tensor:
     if not preset.random_start:
         return ctx.x.clone()
-    noise = torch.rand(ctx.x.shape, generator=gen, device=ctx.x.device, dtype=ctx.x.dtype)
+    noise = _draw(torch.rand, ctx.x, gen)
     x0 = (ctx.x + (2 * noise - 1) * preset.epsilon).clamp(0, 1)
     return _to_grid(x0, ctx.x, preset.epsilon) if preset.round_pixels else x0
 
@@ -387,12 +394,26 @@ def _check_inputs(model, x, y, preset, kind) -> torch.Tensor:
     return y
 
 
-def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+def _generator(seed, device: torch.device, n: int) -> torch.Generator | list[torch.Generator] | None:
+    """None, one generator (an int seed) or one per image (a sequence of n int seeds)."""
     if seed is None:
         return None
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed))
-    return gen
+    if isinstance(seed, torch.Tensor):
+        seed = seed.tolist()
+    if isinstance(seed, (list, tuple)):
+        if len(seed) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in seed):
+            raise ValueError(f"seed must be an int or a sequence of {n} ints (one per image), got {seed!r}")
+        return [torch.Generator(device=device).manual_seed(v) for v in seed]
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, a sequence of ints (one per image) or None, got {seed!r}")
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _draw(fn, like: torch.Tensor, gen) -> torch.Tensor:
+    """fn (torch.rand / torch.randn) of like's shape; with per-image generators, image i from gen[i]."""
+    if isinstance(gen, list):
+        return torch.cat([fn((1, *like.shape[1:]), generator=g, device=like.device, dtype=like.dtype) for g in gen])
+    return fn(like.shape, generator=gen, device=like.device, dtype=like.dtype)
 
 
 def _measures(orig, adv, sel, success, preset) -> dict[str, torch.Tensor]:
@@ -430,7 +451,10 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
             first-order pass); None = the whole batch at once; "auto" = chosen for the
             device by :func:`resolve_max_rows` (resolve it once and pass the number when
             attacking many batches). Does not change the result.
-        seed: seeds a private generator for the random start and the noise; None = global RNG.
+        seed: seeds a private generator for the random start and the noise; a sequence of B
+            ints gives each image its own generator, so an image's attack does not depend on
+            the batch it is in (one at a time with seed s_i = batched with seeds [.., s_i, ..]);
+            None = global RNG.
 
     Returns:
         :class:`AttributionAttackResult`.
@@ -443,7 +467,7 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
     if isinstance(max_rows, str):
         region = None if target_region is None else _target_region(target_region, x)
         max_rows = resolve_max_rows(max_rows, model, x, y, preset, kind, region)
-    gen = _generator(seed, x.device)
+    gen = _generator(seed, x.device, x.shape[0])
     with torch.no_grad():
         correct = model(x).argmax(1) == y
     x_adv = x.clone()
@@ -452,7 +476,8 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
     idx = correct.nonzero().flatten()
     if len(idx):
         region = None if target_region is None else _target_region(target_region, x)[idx]
-        xa, ok, m = _attack_correct(model, x[idx], y[idx], preset, kind, region, max_rows, gen)
+        sub = [gen[i] for i in idx.tolist()] if isinstance(gen, list) else gen
+        xa, ok, m = _attack_correct(model, x[idx], y[idx], preset, kind, region, max_rows, sub)
         x_adv[idx], success[idx], sel[idx] = xa, ok, m
     orig = saliency_map(model, x, y, preset.metric_saliency, max_rows=max_rows)
     adv = orig.clone()

@@ -68,6 +68,9 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
         kind: attack kind (see :func:`attribution_attack`).
         max_images: stop after attacking this many correctly classified images; None uses
             ``preset.num_images`` (art2020: 1001; chen2019: all).
+        seed: image j of the loader (0-based, in order) is attacked with seed + j (random start,
+            noise), so the scores do not depend on how the loader batches the images; None =
+            the global RNG.
         max_rows: images x path points per forward pass (see :func:`resolve_max_rows`):
             "auto" (default) is resolved once, on the first attacked batch; None = a whole
             batch at once. Does not change the scores.
@@ -99,7 +102,8 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
             region = None if target_region is None else _target_region(target_region, x)[idx]
             if isinstance(max_rows, str):
                 max_rows = resolve_max_rows(max_rows, model, x[idx], y[idx], preset, kind, region)
-            res = attribution_attack(model, x[idx], y[idx], preset, kind, region, max_rows, seed)
+            seeds = None if seed is None else [seed + counts["num_seen"] - len(x) + i for i in idx.tolist()]
+            res = attribution_attack(model, x[idx], y[idx], preset, kind, region, max_rows, seeds)
             evaluator.accumulate(res.orig_maps, res.adv_maps, res.success)
             counts["num_attacked"] += len(idx)
             counts["num_success"] += int(res.success.sum())

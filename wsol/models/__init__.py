@@ -1,5 +1,6 @@
 """WSOL classifiers: VGG16-GAP, ResNets with stride-1 layer4, timm GAP models, ADL,
-small-image robustness nets (Wide ResNet, Chen et al.'s ResNet) and the ReLU -> Softplus switch.
+small-image robustness nets (Wide ResNet, Chen et al.'s ResNet) the ReLU -> Softplus switch and the
+input-only second-order context (lean conv double backward).
 
     model = build_model("resnet50", num_classes=200, pretrained=True, adl=False)
     logits, feats = model.forward_with_features(x)        # x (B,3,H,W) in [0,1]
@@ -12,6 +13,7 @@ from .adl import ADL
 from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel, model_device, running_bn_layers
 from .pretrained import LoadReport, PretrainedWeightsMissing, load_pretrained
 from .registry import build_model, list_models, register_model
+from .second_order import input_second_order, lean_conv2d
 
 __all__ = [
     "ADL",
@@ -23,6 +25,8 @@ __all__ = [
     "SmoothReLU",
     "WSOLModel",
     "build_model",
+    "input_second_order",
+    "lean_conv2d",
     "list_models",
     "load_pretrained",
     "model_device",

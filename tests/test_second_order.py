@@ -1,0 +1,91 @@
+"""wsol.models.second_order: the lean conv double backward equals PyTorch's own."""
+
+import pytest
+import torch
+from torch import nn
+
+from wsol.models import build_model, smooth_activations
+from wsol.models.second_order import input_second_order, lean_conv2d
+
+
+def _net() -> nn.Module:
+    """Strides, groups, dilation, bias, an odd size (needs output padding), BN, a linear head."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=True), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2, bias=False), nn.ReLU(),
+        nn.Conv2d(8, 12, 3, stride=2, padding=2, dilation=2), nn.ReLU(),
+        nn.Conv2d(12, 6, 1, stride=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)).double().eval()
+
+
+def _input_grad_and_hvp(model, x, v, beta=3.0):
+    """(d z_0 / dx, d <d z_0/dx, v> / dx) on the softplus surrogate."""
+    x = x.clone().requires_grad_(True)
+    with smooth_activations(model, beta):
+        (g,) = torch.autograd.grad(model(x)[:, 0].sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad((g * v).sum(), x)
+    return g.detach(), h
+
+
+def test_first_and_second_input_derivatives_match_the_standard_path():
+    model = _net()
+    x = torch.rand(5, 3, 15, 17, dtype=torch.float64)
+    v = torch.randn_like(x)
+    g_ref, h_ref = _input_grad_and_hvp(model, x, v)
+    with input_second_order(model):
+        g, h = _input_grad_and_hvp(model, x, v)
+    assert h_ref.abs().max() > 0
+    torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h, h_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_wrn_surrogate_hvp_matches():
+    model = build_model("wrn_10_1", 10).double().eval()
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    v = torch.randn_like(x)
+    _, h_ref = _input_grad_and_hvp(model, x, v, beta=50.0)
+    with input_second_order(model):
+        _, h = _input_grad_and_hvp(model, x, v, beta=50.0)
+    torch.testing.assert_close(h, h_ref, rtol=1e-9, atol=1e-12)
+
+
+def test_lean_conv2d_weight_and_bias_gradients_when_asked_for():
+    torch.manual_seed(1)
+    x = torch.rand(3, 4, 9, 10, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    args = dict(stride=2, padding=1, dilation=1, groups=2)
+    ref = torch.autograd.grad(torch.nn.functional.conv2d(x, w, b, **args).pow(2).sum(), (x, w, b))
+    got = torch.autograd.grad(lean_conv2d(x, w, b, **args).pow(2).sum(), (x, w, b))
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_context_freezes_and_restores():
+    model = _net()
+    model[0].weight.requires_grad_(False)                 # a frozen layer stays frozen afterwards
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    with input_second_order(model):
+        assert not any(p.requires_grad for p in model.parameters())
+        assert all("forward" in m.__dict__ for m in model if isinstance(m, nn.Conv2d))
+        with input_second_order(model):                   # nesting
+            pass
+        assert all("forward" in m.__dict__ for m in model if isinstance(m, nn.Conv2d))
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == before
+    assert not any("forward" in m.__dict__ for m in model.modules())
+    with pytest.raises(RuntimeError, match="boom"), input_second_order(model):
+        raise RuntimeError("boom")
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == before
+    assert not any("forward" in m.__dict__ for m in model.modules())
+
+
+def test_other_convolutions_keep_their_forward():
+    same = nn.Conv2d(3, 3, 3, padding="same")
+    reflect = nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect")
+    class Sub(nn.Conv2d):
+        pass
+    sub = Sub(3, 3, 3)
+    model = nn.Sequential(same, reflect, sub)
+    with input_second_order(model):
+        assert not any("forward" in m.__dict__ for m in model)
