@@ -95,6 +95,7 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
             x, y = (t.to(device) for t in _unpack(batch))
             left = None if limit is None else limit - counts["num_attacked"]
             idx, n_correct = _correct_subset(model, x, y, left)
+            first = counts["num_seen"]                   # loader index of x[0]
             counts["num_seen"] += len(x)
             counts["num_correct"] += n_correct
             if not len(idx):
@@ -102,7 +103,7 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
             region = None if target_region is None else _target_region(target_region, x)[idx]
             if isinstance(max_rows, str):
                 max_rows = resolve_max_rows(max_rows, model, x[idx], y[idx], preset, kind, region)
-            seeds = None if seed is None else [seed + counts["num_seen"] - len(x) + i for i in idx.tolist()]
+            seeds = None if seed is None else [seed + first + i for i in idx.tolist()]
             res = attribution_attack(model, x[idx], y[idx], preset, kind, region, max_rows, seeds)
             evaluator.accumulate(res.orig_maps, res.adv_maps, res.success)
             counts["num_attacked"] += len(idx)
