@@ -4,6 +4,7 @@
     python benchmarks/bench_attack.py                                   # wrn_16_2, 32 px, 32 images, CPU
     python benchmarks/bench_attack.py --device cuda --iters 10 --images 128 --record
     python benchmarks/bench_attack.py --max-rows auto all 800 400       # one batched row per bound
+    python benchmarks/bench_attack.py --precision fp32 bf16              # + rows in bfloat16 autocast
 
 Settings are art2020's (REFERENCE §7.2: top-k on logit IG, right Riemann, 100 points, random
 start, softplus beta 50, selection on the masked Kendall tau, metric IG on the CE loss) with
@@ -16,7 +17,9 @@ every image is attacked. The same images go through `attribution_attack`:
   - one at a time with this toolkit's lean double backward (`wsol.models.input_second_order`),
   - in batches of `--batch`, once per `--max-rows` bound (images x path points per pass:
     "auto" = `resolve_max_rows`, resolved once before timing; "all" = the whole batch in one
-    pass; or a number).
+    pass; or a number),
+  - with `--precision bf16` also one at a time and batched (first bound) with the step direction
+    under bfloat16 autocast (`attribution_attack(precision="bf16")`).
 The table gives images per second, the speed-up over the reference computation and over one
 image at a time, and the largest difference of the attacked images from the first row's.
 With --record the table is appended to benchmarks/RESULTS.md with the machine, date and command.
@@ -49,7 +52,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(model, x, y, preset, batch: int, max_rows, device) -> tuple[float, torch.Tensor]:
+def run(model, x, y, preset, batch: int, max_rows, device, precision: str = "fp32") -> tuple[float, torch.Tensor]:
     """(seconds to attack all of x in chunks of `batch` images, the attacked images).
 
     Image i's random start comes from seed i in every mode, so all modes attack the same problem.
@@ -59,7 +62,8 @@ def run(model, x, y, preset, batch: int, max_rows, device) -> tuple[float, torch
     out = []
     for i in range(0, len(x), batch):
         seeds = list(range(i, min(i + batch, len(x))))
-        res = attribution_attack(model, x[i:i + batch], y[i:i + batch], preset, max_rows=max_rows, seed=seeds)
+        res = attribution_attack(model, x[i:i + batch], y[i:i + batch], preset, max_rows=max_rows, seed=seeds,
+                                 precision=precision)
         assert res.orig_correct.all()
         out.append(res.x_adv)
     sync(device)
@@ -90,6 +94,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--ig-steps", type=int, default=100, help="IG points of attack and metric (art2020: 100)")
     ap.add_argument("--max-rows", nargs="+", default=["auto", "all"], type=_bound, metavar="N|auto|all",
                     help="row bounds of the batched runs, one table row each (default: auto all)")
+    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=("fp32", "bf16"),
+                    help="fp32 rows always; bf16 adds one-at-a-time and batched (first --max-rows) rows "
+                         "with the step direction in bfloat16 autocast")
     ap.add_argument("--no-reference", action="store_true",
                     help="skip the one-at-a-time run with PyTorch's standard conv double backward")
     ap.add_argument("--device", default="cpu")
@@ -128,6 +135,17 @@ def main(argv=None) -> None:
         label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
         modes.append(("batched", args.batch, label, seconds, adv))
         print(f"batched, max rows {label}: {seconds:.2f}s", flush=True)
+    if "bf16" in args.precision:
+        run(model, x[:1], y[:1], get_preset("art2020", iterations=1, attack_saliency=steps), 1, None, device,
+            "bf16")                                  # warm-up of the bf16 kernels
+        seconds, adv = run(model, x, y, preset, 1, None, device, "bf16")
+        modes.append(("one at a time, bf16", 1, "one image's path", seconds, adv))
+        print(f"one at a time, bf16: {seconds:.2f}s", flush=True)
+        text, rows = next(iter(bounds.items()))
+        seconds, adv = run(model, x, y, preset, args.batch, rows, device, "bf16")
+        label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
+        modes.append(("batched, bf16", args.batch, label, seconds, adv))
+        print(f"batched, bf16, max rows {label}: {seconds:.2f}s", flush=True)
     table = table_rows(modes, args.images)
     print("\n".join(table))
     if args.record:
@@ -135,18 +153,24 @@ def main(argv=None) -> None:
 
 
 def table_rows(modes, images: int) -> list[str]:
-    """Markdown rows: speed-ups over the reference computation (when run) and over one at a time."""
+    """Markdown rows: speed-ups over the reference computation (when run) and over one image at a
+    time in the same precision (the batching gain alone)."""
     ref = modes[0][3] if modes[0][0].endswith("reference computation") else None
-    single = next(m[3] for m in modes if m[0] == "one at a time")
+    single = {_precision(m[0]): m[3] for m in modes if m[0].startswith("one at a time") and "reference" not in m[0]}
     first = modes[0][4]
     head = "| mode | batch | max rows per pass | images | seconds | images/s |"
-    head += (" vs reference |" if ref else "") + " vs one at a time | max abs diff of x_adv from row 1 |"
+    head += ((" vs reference |" if ref else "") + " vs one at a time (same precision) |"
+             " max abs diff of x_adv from row 1 |")
     out = [head, "|---" * (head.count("|") - 1) + "|"]
     for mode, batch, label, seconds, adv in modes:
         row = f"| {mode} | {batch} | {label} | {images} | {seconds:.2f} | {images / seconds:.3f} |"
-        row += (f" {ref / seconds:.2f}x |" if ref else "") + f" {single / seconds:.2f}x |"
+        row += (f" {ref / seconds:.2f}x |" if ref else "") + f" {single[_precision(mode)] / seconds:.2f}x |"
         out.append(row + f" {(adv - first).abs().max().item():.2g} |")
     return out
+
+
+def _precision(mode: str) -> str:
+    return "bf16" if mode.endswith(", bf16") else "fp32"
 
 
 @contextlib.contextmanager
@@ -168,7 +192,8 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"command: `{command.strip()}`",
         f"model: {args.arch} (random init, eval mode), {args.classes} classes, {args.size} px, "
         f"{args.images} random images labelled with the model's predictions; art2020 settings with "
-        f"{args.iters} iterations and {args.ig_steps}-point IG, device {device}"], table)
+        f"{args.iters} iterations and {args.ig_steps}-point IG, device {device}; precisions "
+        f"{', '.join(args.precision if 'fp32' in args.precision else ['fp32', *args.precision])}"], table)
 
 
 if __name__ == "__main__":

@@ -383,6 +383,36 @@ def test_lean_surrogate_step_equals_the_standard_double_backward(trained, monkey
     assert torch.equal(direction, att._step_direction(model, x, "topk", ctx, preset, None, None))
 
 
+def test_bf16_attack_stays_valid_and_close_to_float32(trained):
+    """precision="bf16": same ball, range and label rule, float32 scores, nearly the same directions."""
+    from wsol.attacks import attribution as att
+
+    model, x, y = trained
+    preset = small("art2020", iterations=4)
+    ctx = _context(model, x, y, preset, "topk", None, None)
+    d32 = att._step_direction(model, x, "topk", ctx, preset, None, None)
+    d16 = att._step_direction(model, x, "topk", ctx, preset, None, None, "bf16")
+    agree = (d16 == d32).float().mean().item()
+    assert 0.8 < agree < 1.0, agree          # autocast changes some signs, not most
+    res16 = attribution_attack(model, x, y, preset, seed=1, precision="bf16")
+    res32 = attribution_attack(model, x, y, preset, seed=1)
+    assert res16.x_adv.dtype == torch.float32 and res16.adv_maps.dtype == res32.adv_maps.dtype
+    assert (res16.x_adv - x).abs().max() <= preset.epsilon + 1e-6
+    assert res16.x_adv.min() >= 0 and res16.x_adv.max() <= 1
+    with torch.no_grad():
+        assert (model(res16.x_adv).argmax(1) == y).all()
+    assert res16.success.all()
+    # the scores of the bf16 attack's iterates are float32 maps: recomputing them agrees exactly
+    again = saliency_map(model, res16.x_adv, y, preset, which="metric")
+    torch.testing.assert_close(res16.adv_maps, again)
+    in16, in32 = (r.measures["topk_intersection"].mean().item() for r in (res16, res32))
+    assert abs(in16 - in32) < 0.15, (in16, in32)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        attribution_attack(model, x, y, preset, precision="fp16")
+    rep = evaluate_attribution_robustness(model, [(x, y)], small("art2020", iterations=1), precision="bf16")
+    assert rep["attack_precision"] == "bf16"
+
+
 def test_restarts_keep_the_best_run(trained):
     model, x, y = trained
     one = attribution_attack(model, x[:4], y[:4], small("art2020", iterations=3), seed=3)

@@ -174,7 +174,7 @@ def test_cli_train_then_eval_robustness(cifar, tmp_path):
     out = tmp_path / "eval"
     r = run_tool("eval_robustness.py", "--checkpoint", str(run), "--preset", "art2020", "--preset-set",
                  "iterations=2", "--attack-images", "3", "--pgd-steps", "2", "--max-images", "20",
-                 "--out", str(out), "--quiet")
+                 "--attack-precision", "bf16", "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
     rep = json.loads((out / "robustness-cifar10-art2020.json").read_text())
     assert rep["preset"] == "art2020" and rep["preset_settings"]["iterations"] == 2
@@ -185,6 +185,8 @@ def test_cli_train_then_eval_robustness(cifar, tmp_path):
     md = (out / "robustness-cifar10-art2020.md").read_text()
     assert "| Dataset | Approach | IN | K | Natural | PGD-2 |" in md and "ART (paper) | 92.90" in md
     assert "Preset `art2020`" in md
+    assert rep["attack_precision"] == rep["attribution"]["attack"]["attack_precision"] == "bf16"
+    assert "bfloat16 autocast" in md
 
 
 def test_cli_bad_input(cifar, tmp_path):
@@ -204,6 +206,8 @@ def test_cli_bad_input(cifar, tmp_path):
     assert r.returncode == 2 and "trained for 7" in r.stderr
     r = run_tool("eval_robustness.py", "--checkpoint", str(tmp_path / "ck"), "--max-rows", "0")
     assert r.returncode == 2 and "--max-rows" in r.stderr and "expected a positive number of rows" in r.stderr
+    r = run_tool("eval_robustness.py", "--checkpoint", str(tmp_path / "ck"), "--attack-precision", "fp16")
+    assert r.returncode == 2 and "--attack-precision" in r.stderr and "'fp32', 'bf16'" in r.stderr
 
 
 def test_markdown_row_and_random_baseline():
@@ -219,3 +223,4 @@ def test_markdown_row_and_random_baseline():
     assert "| cifar10 | ART (ours), random noise at the same ε | 95.00 | 93.25 | | |" in md
     assert "PGD-10 (paper) | 69.00 | 72.27 | 87.32 | 44.07" in md
     assert "PGD-10 (paper)" not in robustness_markdown(rep, "x", "cifar10", paper=False)
+    assert "attack in float32" in md     # no attack_precision recorded: a float32 run

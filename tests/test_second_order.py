@@ -89,3 +89,32 @@ def test_other_convolutions_keep_their_forward():
     model = nn.Sequential(same, reflect, sub)
     with input_second_order(model):
         assert not any("forward" in m.__dict__ for m in model)
+
+
+def test_lean_path_under_bf16_autocast_tracks_float32():
+    """The attack's bf16 mode: lean conv under CPU autocast gives float32 gradients close to fp32's."""
+    model = build_model("wrn_10_1", 10).eval()
+    x = torch.rand(2, 3, 16, 16)
+    v = torch.randn_like(x)
+    g32, h32 = _input_grad_and_hvp(model, x, v, beta=50.0)
+    with input_second_order(model), torch.autocast("cpu", dtype=torch.bfloat16):
+        g16, h16 = _input_grad_and_hvp(model, x, v, beta=50.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, h16_std = _input_grad_and_hvp(model, x, v, beta=50.0)
+    assert g16.dtype == h16.dtype == torch.float32
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(g16.flatten(), g32.flatten(), dim=0) > 0.99
+    assert cos(h16.flatten(), h32.flatten(), dim=0) > 0.95
+    assert cos(h16.flatten(), h16_std.flatten(), dim=0) > 0.95
+    assert not torch.equal(h16, h32)        # autocast did take effect
+
+
+def test_lean_conv2d_backward_with_mixed_dtypes():
+    """bf16 incoming gradient, float32 weight (backward outside autocast): no dtype error."""
+    x = torch.rand(2, 3, 9, 9, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = lean_conv2d(x, w, None, 1, 1)
+    assert y.dtype == torch.bfloat16
+    gx, gw = torch.autograd.grad(y.float().square().sum(), (x, w))
+    assert gx.dtype == gw.dtype == torch.float32 and gx.abs().max() > 0

@@ -61,6 +61,10 @@ def parse(argv):
                          "activation under 16 MiB, at least one image's path; CUDA: what fits half the "
                          "free memory), all (a whole attack batch at once) or a number; never changes "
                          "the scores")
+    ap.add_argument("--attack-precision", choices=("fp32", "bf16"), default="fp32",
+                    help="arithmetic of the attribution attack's step direction: fp32 (default) or bf16 "
+                         "(bfloat16 autocast, faster on CPUs with AMX and on GPUs; the label checks, the "
+                         "iterate selection and the scores stay fp32; recorded in the report)")
     ap.add_argument("--cifar10c", help="CIFAR-10-C folder (released, or tools/make_cifar10c.py output)")
     ap.add_argument("--columns", default="art2020", choices=("art2020", "benchmark", "all"),
                     help="CIFAR-10-C corruptions evaluated and shown")
@@ -132,7 +136,7 @@ def main(argv=None) -> int:
             model, split, preset, image_size=image_size, batch_size=args.batch_size, max_images=args.max_images,
             pgd_steps=args.pgd_steps, pgd_images=args.pgd_images, attack_images=args.attack_images,
             attack_batch_size=args.attack_batch_size, max_rows=args.max_rows,
-            random_baseline=not args.no_random_baseline,
+            random_baseline=not args.no_random_baseline, attack_precision=args.attack_precision,
             seed=args.seed, progress=not args.quiet, checkpoint_path=base.with_suffix(".json"))
         name = args.name or meta.get("method") or cfg.get("method", {}).get("name", "model")
         report.update(dataset=dataset, data=str(data), checkpoint=str(stem), name=name,

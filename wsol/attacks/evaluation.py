@@ -17,7 +17,7 @@ from torch import nn
 from wsol.metrics.robustness import AttributionRobustnessEvaluator
 from wsol.models.base import model_device
 
-from .attribution import _target_region, attribution_attack, check_max_rows, resolve_max_rows
+from .attribution import _target_region, attribution_attack, check_max_rows, check_precision, resolve_max_rows
 from .presets import RobustnessPreset
 
 __all__ = ["evaluate_attribution_robustness"]
@@ -55,7 +55,8 @@ def _correct_subset(model, x, y, limit: int | None) -> tuple[torch.Tensor, int]:
 def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterable, preset: RobustnessPreset,
                                     kind: str = "topk", max_images: int | None = None,
                                     target_region: torch.Tensor | None = None, max_rows: int | str | None = "auto",
-                                    seed: int | None = None, progress: bool = False) -> dict:
+                                    seed: int | None = None, progress: bool = False,
+                                    precision: str = "fp32") -> dict:
     """Attack the correctly classified test images and score original vs attacked metric maps.
 
     Images are taken in loader order; misclassified ones are not attacked (nor counted).
@@ -74,14 +75,17 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
         max_rows: images x path points per forward pass (see :func:`resolve_max_rows`):
             "auto" (default) is resolved once, on the first attacked batch; None = a whole
             batch at once. Does not change the scores.
+        precision: "fp32" or "bf16", the attack step's arithmetic (see :func:`attribution_attack`).
 
     Returns:
         The evaluator's dict (IN, K, ... see ``AttributionRobustnessEvaluator.compute``; NaN
         metrics when no image was counted), plus "preset" (``preset.to_dict()``), "kind",
         "failure_policy", "num_seen", "num_correct", "clean_accuracy" (over the images seen),
-        "num_attacked", "num_success", "attack_success_rate", "max_rows" (the bound used).
+        "num_attacked", "num_success", "attack_success_rate", "max_rows" (the bound used),
+        "attack_precision".
     """
     check_max_rows(max_rows)
+    check_precision(precision)
     limit = preset.num_images if max_images is None else max_images
     evaluator = AttributionRobustnessEvaluator(k=preset.metric_k, failure_policy=preset.failure_policy,
                                                masked_tau=preset.selection == "kendall_masked")
@@ -104,7 +108,7 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
             if isinstance(max_rows, str):
                 max_rows = resolve_max_rows(max_rows, model, x[idx], y[idx], preset, kind, region)
             seeds = None if seed is None else [seed + first + i for i in idx.tolist()]
-            res = attribution_attack(model, x[idx], y[idx], preset, kind, region, max_rows, seeds)
+            res = attribution_attack(model, x[idx], y[idx], preset, kind, region, max_rows, seeds, precision)
             evaluator.accumulate(res.orig_maps, res.adv_maps, res.success)
             counts["num_attacked"] += len(idx)
             counts["num_success"] += int(res.success.sum())
@@ -116,6 +120,7 @@ def evaluate_attribution_robustness(model: nn.Module, loader_or_batches: Iterabl
         bar.close()
     out = _report(evaluator, counts, preset, kind)
     out["max_rows"] = max_rows
+    out["attack_precision"] = precision
     return out
 
 

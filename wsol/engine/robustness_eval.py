@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from wsol.attacks.attribution import check_precision
 from wsol.attacks.evaluation import evaluate_attribution_robustness
 from wsol.attacks.presets import RobustnessPreset
 from wsol.data.robustness import ClassificationDataset, ClassificationSplit, collate_classification
@@ -87,7 +88,8 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
                         pgd_steps: int | None = None, pgd_images: int | None = None,
                         attack_images: int | None = None, attack_batch_size: int = 32,
                         max_rows: int | str | None = "auto", random_baseline: bool = True, seed: int = 0,
-                        progress: bool = True, checkpoint_path: Path | None = None) -> dict:
+                        progress: bool = True, checkpoint_path: Path | None = None,
+                        attack_precision: str = "fp32") -> dict:
     """Natural, PGD and attributional robustness of `model` (eval mode) on `split`.
 
     Args:
@@ -98,6 +100,8 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
         pgd_images: PGD accuracy on this prefix (None: the same images as natural accuracy).
         max_rows: images x IG points per pass of the attribution attack ("auto": chosen for the
             device, see ``wsol.attacks.resolve_max_rows``; None: a whole attack batch at once).
+        attack_precision: "fp32" or "bf16" (the attribution attack's step direction under
+            bfloat16 autocast; ``wsol.attacks.attribution_attack``); recorded in the report.
         checkpoint_path: when given, the partial report is written there after each stage, so a
             long run that stops keeps what it finished.
     Returns:
@@ -106,8 +110,9 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
     """
     model.eval()
     steps = preset.pgd_steps[0] if pgd_steps is None else pgd_steps
+    check_precision(attack_precision)
     report: dict = {"preset": preset.name, "preset_settings": preset.to_dict(), "split": split.name,
-                    "seconds": {}}
+                    "attack_precision": attack_precision, "seconds": {}}
     t = time.perf_counter()
     loader = _loader(split, image_size, batch_size, max_images)
     report.update(accuracies(model, loader, steps, preset.pgd_epsilon, preset.pgd_step_size,
@@ -120,7 +125,7 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
         t = time.perf_counter()
         res = evaluate_attribution_robustness(model, _loader(split, image_size, attack_batch_size, max_images),
                                               preset, kind=kind, max_images=attack_images, max_rows=max_rows,
-                                              seed=seed, progress=progress)
+                                              seed=seed, progress=progress, precision=attack_precision)
         report["attribution"]["attack" if kind == preset.attack else kind] = res
         report["seconds"][f"attribution_{kind}"] = time.perf_counter() - t
         write_report(report, checkpoint_path)
@@ -139,6 +144,12 @@ def write_report(report: dict, path: str | os.PathLike | None) -> None:
 
 def _f(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+
+def _precision_note(precision: str) -> str:
+    if precision == "bf16":
+        return "attack step directions in bfloat16 autocast (scores in float32)."
+    return "attack in float32."
 
 
 def robustness_markdown(report: dict, name: str = "model", dataset: str | None = None, paper: bool = True) -> str:
@@ -161,7 +172,7 @@ def robustness_markdown(report: dict, name: str = "model", dataset: str | None =
     notes = [f"Preset `{report['preset']}`: attack {a.get('kind', s.get('attack', '?'))}, "
              f"ε {s.get('epsilon', math.nan) * 255:.3g}/255, step {s.get('step_size', math.nan) * 255:.3g}/255, "
              f"{s.get('iterations')} iterations, attack k {s.get('attack_k')}, metric k {s.get('metric_k')}, "
-             f"failure policy {s.get('failure_policy')}.",
+             f"failure policy {s.get('failure_policy')}; " + _precision_note(report.get("attack_precision", "fp32")),
              f"Natural on {report['num_images']} images of {report['split']}; PGD-{pgd['steps']} "
              f"(ε {pgd['epsilon'] * 255:.3g}/255, step {pgd['step_size'] * 255:.3g}/255, "
              f"{'random start' if pgd['random_start'] else 'no random start'}) on "

@@ -15,6 +15,8 @@ the same linear map, whose own backward is an ordinary convolution (and a weight
 only where one is asked for). The parameters do not require gradients for the duration, so
 no weight gradient is formed at all and the layer inputs are not kept for one.
 
+Under autocast (the attack's bf16 mode) the forward convolution runs in the autocast dtype and
+the backward in that of the incoming gradient; gradients return in the input's dtype.
 Values are those of the standard path up to float rounding (bit-identical on oneDNN here);
 ``tests/test_second_order.py`` checks first and second derivatives against it.
 """
@@ -51,9 +53,11 @@ class _LeanConv2d(torch.autograd.Function):
             kernel = weight.shape[2:]
             extra = [ctx.input_shape[2 + i] - ((grad_out.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
                                                + dilation[i] * (kernel[i] - 1) + 1) for i in range(2)]
-            gx = F.conv_transpose2d(grad_out, weight, None, stride, padding, extra, groups, dilation)
+            gx = F.conv_transpose2d(grad_out, weight.to(grad_out.dtype), None, stride, padding, extra, groups,
+                                    dilation)
         if ctx.needs_input_grad[1]:
-            gw = torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, stride, padding, dilation, groups)
+            gw = torch.nn.grad.conv2d_weight(x.to(grad_out.dtype), weight.shape, grad_out, stride, padding, dilation,
+                                             groups)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = grad_out.sum((0, 2, 3))
         return gx, gw, gb, None, None, None, None
