@@ -41,7 +41,7 @@ import torch  # noqa: E402
 from _record import append_entry  # noqa: E402
 
 from wsol.attacks import attribution as attribution_module  # noqa: E402
-from wsol.attacks import attribution_attack, get_preset, resolve_max_rows  # noqa: E402
+from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows  # noqa: E402
 from wsol.models import build_model  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -94,7 +94,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--ig-steps", type=int, default=100, help="IG points of attack and metric (art2020: 100)")
     ap.add_argument("--max-rows", nargs="+", default=["auto", "all"], type=_bound, metavar="N|auto|all",
                     help="row bounds of the batched runs, one table row each (default: auto all)")
-    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=("fp32", "bf16"),
+    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=ATTACK_PRECISIONS,
                     help="fp32 rows always; bf16 adds one-at-a-time and batched (first --max-rows) rows "
                          "with the step direction in bfloat16 autocast")
     ap.add_argument("--no-reference", action="store_true",
@@ -103,7 +103,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    args.precision = list(dict.fromkeys(["fp32", *args.precision]))   # fp32 rows always, first
+    return args
 
 
 def main(argv=None) -> None:
@@ -120,32 +122,25 @@ def main(argv=None) -> None:
     for text in args.max_rows:
         rows = None if text == "all" else int(text) if text.isdigit() else text
         bounds[text] = resolve_max_rows(rows, model, x[:args.batch], y[:args.batch], preset)
-    run(model, x[:1], y[:1], get_preset("art2020", iterations=1, attack_saliency=steps), 1, None, device)  # warm-up
+    warm_up = get_preset("art2020", iterations=1, attack_saliency=steps)
     modes = []                                   # (mode, batch, rows label, seconds, x_adv)
-    if not args.no_reference:
-        with standard_double_backward():
-            seconds, adv = run(model, x, y, preset, 1, None, device)
-        modes.append(("one at a time, reference computation", 1, "one image's path", seconds, adv))
-        print(f"reference computation, one at a time {seconds:.2f}s", flush=True)
-    seconds, adv = run(model, x, y, preset, 1, None, device)
-    modes.append(("one at a time", 1, "one image's path", seconds, adv))
-    print(f"one at a time {seconds:.2f}s", flush=True)
-    for text, rows in bounds.items():
-        seconds, adv = run(model, x, y, preset, args.batch, rows, device)
-        label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
-        modes.append(("batched", args.batch, label, seconds, adv))
-        print(f"batched, max rows {label}: {seconds:.2f}s", flush=True)
-    if "bf16" in args.precision:
-        run(model, x[:1], y[:1], get_preset("art2020", iterations=1, attack_saliency=steps), 1, None, device,
-            "bf16")                                  # warm-up of the bf16 kernels
-        seconds, adv = run(model, x, y, preset, 1, None, device, "bf16")
-        modes.append(("one at a time, bf16", 1, "one image's path", seconds, adv))
-        print(f"one at a time, bf16: {seconds:.2f}s", flush=True)
-        text, rows = next(iter(bounds.items()))
-        seconds, adv = run(model, x, y, preset, args.batch, rows, device, "bf16")
-        label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
-        modes.append(("batched, bf16", args.batch, label, seconds, adv))
-        print(f"batched, bf16, max rows {label}: {seconds:.2f}s", flush=True)
+    for precision in args.precision:             # fp32 first: the reference row leads the table
+        run(model, x[:1], y[:1], warm_up, 1, None, device, precision)
+        suffix = "" if precision == "fp32" else f", {precision}"
+        if precision == "fp32" and not args.no_reference:
+            with standard_double_backward():
+                seconds, adv = run(model, x, y, preset, 1, None, device)
+            modes.append(("one at a time, reference computation", 1, "one image's path", seconds, adv))
+            print(f"reference computation, one at a time {seconds:.2f}s", flush=True)
+        seconds, adv = run(model, x, y, preset, 1, None, device, precision)
+        modes.append((f"one at a time{suffix}", 1, "one image's path", seconds, adv))
+        print(f"one at a time{suffix}: {seconds:.2f}s", flush=True)
+        batched = list(bounds.items()) if precision == "fp32" else list(bounds.items())[:1]  # bf16: first bound
+        for text, rows in batched:
+            seconds, adv = run(model, x, y, preset, args.batch, rows, device, precision)
+            label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
+            modes.append((f"batched{suffix}", args.batch, label, seconds, adv))
+            print(f"batched{suffix}, max rows {label}: {seconds:.2f}s", flush=True)
     table = table_rows(modes, args.images)
     print("\n".join(table))
     if args.record:
@@ -193,7 +188,7 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"model: {args.arch} (random init, eval mode), {args.classes} classes, {args.size} px, "
         f"{args.images} random images labelled with the model's predictions; art2020 settings with "
         f"{args.iters} iterations and {args.ig_steps}-point IG, device {device}; precisions "
-        f"{', '.join(args.precision if 'fp32' in args.precision else ['fp32', *args.precision])}"], table)
+        f"{', '.join(args.precision)}"], table)
 
 
 if __name__ == "__main__":

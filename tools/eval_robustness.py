@@ -27,6 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from wsol.attacks import ATTACK_PRECISIONS  # noqa: E402
 from wsol.attacks.presets import PRESET_DATASETS, get_preset  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint  # noqa: E402
 from wsol.engine.classification import CLASSIFICATION_DATASETS, read_classification  # noqa: E402
@@ -61,7 +62,7 @@ def parse(argv):
                          "activation under 16 MiB, at least one image's path; CUDA: what fits half the "
                          "free memory), all (a whole attack batch at once) or a number; never changes "
                          "the scores")
-    ap.add_argument("--attack-precision", choices=("fp32", "bf16"), default="fp32",
+    ap.add_argument("--attack-precision", choices=ATTACK_PRECISIONS, default="fp32",
                     help="arithmetic of the attribution attack's step direction: fp32 (default) or bf16 "
                          "(bfloat16 autocast, faster on CPUs with AMX and on GPUs; the label checks, the "
                          "iterate selection and the scores stay fp32; recorded in the report)")
