@@ -7,6 +7,7 @@ each image), not real CUB annotations.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,12 @@ def one_thread():
 @pytest.fixture
 def tiny_cub(tmp_path) -> Path:
     return write_tiny_cub(tmp_path / "CUB_200_2011")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test: nothing may be downloaded."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted in a test")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

@@ -1,45 +1,27 @@
-"""Tests for wsol.models: shapes, CAM decomposition, build_args, ADL, Softplus switch, weights.
+"""Tests for wsol.models: shapes, CAM decomposition, build_args, ADL.
 
-Everything runs offline on CPU: a fixture refuses network connections, and weight
-files are written from randomly initialised models into tmp_path.
+The Softplus switch is tested in test_smooth_activations.py, weight loading in
+test_pretrained.py.
+
+Everything runs offline on CPU: a fixture refuses network connections.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import socket
 
 import pytest
-import timm
 import torch
-import torch.nn.functional as F
-import torchvision
-from safetensors.torch import save_file
 from torch import nn
 
-from wsol.models import (
-    ADL,
-    PretrainedWeightsMissing,
-    WSOLModel,
-    build_model,
-    list_models,
-    load_pretrained,
-    smooth_activations,
-)
-from wsol.models.activations import SmoothReLU
+from wsol.models import ADL, WSOLModel, build_model, list_models
 
 SMALL_ARCHS = ["vgg_gap_tiny", "vgg_gap_small", "vgg_gap_bn_small", "resnet_tiny", "resnet18"]
 TIMM_ARCHS = ["timm:resnet18", "timm:efficientnet_lite0"]
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails the test: nothing may be downloaded."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted in a test")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+# Any attempt to open a connection fails the test: nothing may be downloaded (conftest.no_network).
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 @pytest.fixture(autouse=True)
@@ -330,240 +312,3 @@ def test_adl_model_in_eval_equals_plain_model():
     x = _images(32)
     with torch.no_grad():
         assert torch.equal(plain(x), with_adl(x))
-
-
-# ---------------------------------------------------------------- smooth_activations
-
-class _FunctionalNet(nn.Module):
-    """Uses every functional relu form; (B,4) -> (B,2)."""
-
-    def __init__(self):
-        super().__init__()
-        self.l1, self.l2, self.l3 = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 2)
-
-    def forward(self, x):
-        h = F.relu(self.l1(x))
-        h = torch.relu(self.l2(h)) + self.l2(h).relu()
-        h = F.relu(h * 1.0, inplace=True)
-        return self.l3(h)
-
-
-def _manual(net: _FunctionalNet, x: torch.Tensor, act) -> torch.Tensor:
-    h = act(net.l1(x))
-    h = act(net.l2(h)) + act(net.l2(h))
-    return net.l3(act(h))
-
-
-def test_functional_relu_is_swapped_and_restored():
-    net = _FunctionalNet().double()
-    x = torch.randn(5, 4, dtype=torch.float64)
-    originals = (F.relu, F.relu_, torch.relu, torch.relu_)
-    with smooth_activations(net, beta=2.0):
-        assert torch.allclose(net(x), _manual(net, x, lambda t: F.softplus(t, beta=2.0)))
-    assert torch.allclose(net(x), _manual(net, x, torch.relu))
-    assert (F.relu, F.relu_, torch.relu, torch.relu_) == originals
-    assert "relu" not in vars(torch.Tensor) and "relu_" not in vars(torch.Tensor)
-
-
-def test_module_relu_swapped_output_matches_softplus_network():
-    mlp = nn.Sequential(nn.Linear(4, 16), nn.ReLU(inplace=True), nn.Linear(16, 3)).double()
-    x = torch.randn(6, 4, dtype=torch.float64)
-    relu = mlp[1]
-    with smooth_activations(mlp, beta=10.0) as same:
-        assert same is mlp and isinstance(mlp[1], nn.Softplus) and mlp[1].beta == 10.0
-        assert mlp[1].threshold == 20
-        smooth = mlp(x)
-    expected = mlp[2](F.softplus(mlp[0](x), beta=10.0))
-    assert torch.allclose(smooth, expected)
-    assert mlp[1] is relu
-    assert not torch.allclose(mlp(x), smooth)
-
-
-def _second_order(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
-    (hvp,) = torch.autograd.grad((grad * torch.ones_like(grad)).sum(), x, allow_unused=True)
-    return torch.zeros_like(x) if hvp is None else hvp
-
-
-@pytest.mark.parametrize("arch", ["resnet_tiny", "vgg_gap_tiny", "timm:resnet18"])
-def test_second_derivative_only_inside_context(arch):
-    model = build_model(arch, num_classes=3).eval()
-    x = torch.rand(1, 3, 16, 16)
-    assert _second_order(model, x).abs().max() == 0
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    with smooth_activations(model, beta=5.0):
-        assert not any(isinstance(m, nn.ReLU) for m in model.modules())
-        assert _second_order(model, x).abs().max() > 1e-6
-    assert [m for m in model.modules() if isinstance(m, nn.ReLU)] == relus
-
-
-@pytest.mark.parametrize("arch", ["resnet_tiny", "vgg_gap_tiny"])
-def test_smooth_model_equals_manual_softplus_copy_and_no_functional_relu(arch, monkeypatch):
-    """The built-in archs use nn.ReLU modules only: a copy with nn.Softplus put in by hand
-    runs with every functional relu disabled and matches the context's output."""
-    model = build_model(arch, num_classes=3).eval()
-    reference = copy.deepcopy(model)
-    for parent in list(reference.modules()):
-        for name, child in list(parent._modules.items()):
-            if isinstance(child, nn.ReLU):
-                parent._modules[name] = nn.Softplus(beta=3.0)
-    x = _images(32)
-    with torch.no_grad(), smooth_activations(model, beta=3.0):
-        smooth = model(x)
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("functional relu used")
-    for owner in (F, torch):
-        monkeypatch.setattr(owner, "relu", forbidden)
-        monkeypatch.setattr(owner, "relu_", forbidden)
-    with torch.no_grad():
-        assert torch.allclose(reference(x), smooth, atol=1e-6)
-
-
-def test_restored_after_exception_and_nesting():
-    mlp = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 1))
-    relu = mlp[1]
-    with pytest.raises(RuntimeError, match="boom"):
-        with smooth_activations(mlp, beta=1.0):
-            raise RuntimeError("boom")
-    assert mlp[1] is relu and torch.relu is torch._C._VariableFunctions.relu
-    x = torch.randn(4, 3)
-    with smooth_activations(mlp, beta=1.0):
-        outer = mlp(x)
-        with smooth_activations(mlp, beta=20.0):
-            assert isinstance(mlp[1], SmoothReLU) and mlp[1].beta == 20.0
-            assert torch.allclose(torch.relu(x), F.softplus(x, beta=20.0))
-        assert mlp[1].beta == 1.0 and torch.allclose(mlp(x), outer)
-        assert torch.allclose(torch.relu(x), F.softplus(x, beta=1.0))
-    assert mlp[1] is relu and torch.equal(torch.relu(x), x.clamp(min=0))
-
-
-def test_shared_relu_module_is_swapped_everywhere():
-    shared = nn.ReLU()
-    net = nn.Sequential(nn.Linear(2, 2), shared, nn.Sequential(nn.Linear(2, 2), shared))
-    with smooth_activations(net, beta=1.0):
-        assert isinstance(net[1], SmoothReLU) and isinstance(net[2][1], SmoothReLU)
-    assert net[1] is shared and net[2][1] is shared
-
-
-def test_inplace_functional_relu_supports_double_backward():
-    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
-    with smooth_activations(nn.Identity(), beta=2.0):
-        y = F.relu(x * 2.0, inplace=True)
-        (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
-        (h,) = torch.autograd.grad(g.sum(), x)
-    s = torch.sigmoid(2.0 * 2.0 * x)
-    assert torch.allclose(g, 2.0 * s)
-    assert torch.allclose(h, 2.0 * 2.0 * 2.0 * s * (1 - s))
-
-
-# ---------------------------------------------------------------- pretrained weights
-
-def _equal(a: nn.Module, b: dict, key: str, prefix: str = "") -> bool:
-    return torch.equal(a.state_dict()[prefix + key], b[key])
-
-
-def test_pretrained_from_pth_file_skips_fc(tmp_path):
-    source = torchvision.models.resnet18(weights=None).state_dict()
-    path = tmp_path / "r18.pth"
-    torch.save(source, path)
-    model = build_model("resnet18", num_classes=1000, pretrained=path)
-    for key in ("conv1.weight", "layer1.0.bn1.running_mean", "layer4.1.conv2.weight"):
-        assert _equal(model, source, key)
-    assert not _equal(model, source, "fc.weight")
-    assert "pretrained" not in model.build_args
-    report = load_pretrained(model, str(path))
-    assert "fc.weight" in report.missing and not report.unexpected and not report.mismatched
-
-
-def test_pretrained_vgg_maps_torchvision_feature_indices(tmp_path):
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
-    source = {f"features.{k}": v for k, v in features.state_dict().items()}
-    source["classifier.6.weight"] = torch.zeros(1000, 4096)
-    path = tmp_path / "vgg16.safetensors"
-    save_file(source, str(path))
-    model = build_model("vgg_gap", num_classes=3, pretrained=path)
-    assert torch.equal(model.body.conv1_1.weight, source["features.0.weight"])
-    assert torch.equal(model.body.conv4_3.bias, source["features.21.bias"])
-    assert torch.equal(model.body.conv5_3.weight, source["features.28.weight"])
-
-
-def test_vgg_gap_bn_layout_and_torchvision_bn_weights(tmp_path):
-    plain = build_model("vgg_gap_small", num_classes=3)
-    model = build_model("vgg_gap_bn_small", num_classes=3)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
-    names = list(model.body._modules)
-    assert names[:3] == ["conv1_1", "bn1_1", "relu1_1"] and names[-3:] == ["conv5_3", "bn5_3", "relu5_3"]
-    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 13  # one per body conv, none on conv6
-    with_adl = build_model("vgg_gap_bn_small", num_classes=3, adl=True)
-    adl_names = list(with_adl.body._modules)
-    assert adl_names[adl_names.index("relu4_3") + 1] == "adl_conv4_3"
-    # torchvision vgg16_bn features (conv, bn, relu per conv) load into body.convX_Y / body.bnX_Y
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"], batch_norm=True)
-    for m in features.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_()
-    source = {f"features.{k}": v for k, v in features.state_dict().items()}
-    path = tmp_path / "vgg16_bn.safetensors"
-    save_file(source, str(path))
-    full = build_model("vgg_gap_bn", num_classes=3, pretrained=path)
-    assert torch.equal(full.body.conv1_1.weight, source["features.0.weight"])
-    assert torch.equal(full.body.bn1_1.running_mean, source["features.1.running_mean"])
-    assert torch.equal(full.body.conv4_3.bias, source["features.30.bias"])
-    assert torch.equal(full.body.bn5_3.running_mean, source["features.41.running_mean"])
-    report = load_pretrained(build_model("vgg_gap_bn", num_classes=3), str(path))
-    assert not report.unexpected and not report.mismatched
-    assert set(report.missing) == {"conv6.weight", "conv6.bias", "fc.weight", "fc.bias"}
-
-
-def test_pretrained_true_reads_hub_cache_only(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
-    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
-    expected = tmp_path / "checkpoints" / "resnet18-f37072fd.pth"
-    with pytest.raises(PretrainedWeightsMissing) as err:
-        build_model("resnet18", num_classes=2, pretrained=True)
-    assert isinstance(err.value, FileNotFoundError)
-    assert str(expected) in str(err.value) and url in str(err.value)
-    expected.parent.mkdir()
-    source = torchvision.models.resnet18(weights=None).state_dict()
-    torch.save(source, expected)
-    model = build_model("resnet18", num_classes=2, pretrained=True)
-    assert _equal(model, source, "layer3.0.downsample.0.weight")
-
-
-def test_pretrained_errors(tmp_path):
-    with pytest.raises(PretrainedWeightsMissing, match="nope.pth"):
-        build_model("resnet_tiny", num_classes=2, pretrained=tmp_path / "nope.pth")
-    with pytest.raises(ValueError, match="no ImageNet weights"):
-        build_model("resnet_tiny", num_classes=2, pretrained=True)
-    torch.save({"other.weight": torch.zeros(2)}, tmp_path / "junk.pth")
-    with pytest.raises(ValueError, match="no tensor"):
-        build_model("resnet_tiny", num_classes=2, pretrained=tmp_path / "junk.pth")
-
-
-def test_timm_pretrained_from_file(tmp_path):
-    source = timm.create_model("resnet18", num_classes=1000).state_dict()
-    path = tmp_path / "timm_r18.safetensors"
-    save_file(source, str(path))
-    model = build_model("timm:resnet18", num_classes=5, pretrained=path)
-    assert _equal(model, source, "conv1.weight", prefix="net.")
-    assert _equal(model, source, "layer4.1.bn2.running_var", prefix="net.")
-    assert model.classifier.out_features == 5
-    same_head = build_model("timm:resnet18", num_classes=1000, pretrained=path)
-    assert _equal(same_head, source, "conv1.weight", prefix="net.")
-    assert not _equal(same_head, source, "fc.weight", prefix="net.")  # head always fresh
-    with pytest.raises(PretrainedWeightsMissing):
-        build_model("timm:resnet18", num_classes=5, pretrained=tmp_path / "missing.pth")
-
-
-def test_timm_pretrained_true_never_downloads(tmp_path, monkeypatch):
-    import huggingface_hub.constants as hf_constants
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    offline_before = hf_constants.HF_HUB_OFFLINE
-    with pytest.raises(PretrainedWeightsMissing, match="efficientnet_lite0"):
-        build_model("timm:efficientnet_lite0", num_classes=3, pretrained=True)
-    assert hf_constants.HF_HUB_OFFLINE == offline_before
-    assert "HF_HUB_OFFLINE" not in __import__("os").environ
