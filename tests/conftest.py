@@ -83,3 +83,9 @@ def no_network(monkeypatch):
         raise AssertionError("network access attempted in a test")
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def seeded():
+    """torch's global RNG seeded with 0 before the test."""
+    torch.manual_seed(0)

@@ -20,13 +20,8 @@ SMALL_ARCHS = ["vgg_gap_tiny", "vgg_gap_small", "vgg_gap_bn_small", "resnet_tiny
 TIMM_ARCHS = ["timm:resnet18", "timm:efficientnet_lite0"]
 
 
-# Any attempt to open a connection fails the test: nothing may be downloaded (conftest.no_network).
-pytestmark = pytest.mark.usefixtures("no_network")
-
-
-@pytest.fixture(autouse=True)
-def seeded():
-    torch.manual_seed(0)
+# conftest: no network connection (nothing may be downloaded), torch seeded with 0 before each test.
+pytestmark = pytest.mark.usefixtures("no_network", "seeded")
 
 
 def _images(size: int = 32, batch: int = 2) -> torch.Tensor:

@@ -18,9 +18,7 @@ ALL = ["wrn_28_10", "wrn_16_2", "wrn_10_1", "chen_resnet_gtsrb", "chen_resnet_fl
 FEAT_CHANNELS = {"wrn_10_1": 64, "wrn_16_2": 128, "chen_resnet_gtsrb": 64, "chen_resnet_flower": 64}
 
 
-@pytest.fixture(autouse=True)
-def seeded():
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("seeded")   # conftest: torch seeded with 0 before each test
 
 
 def _activations(model: nn.Module) -> list[nn.Module]:

@@ -14,12 +14,7 @@ from torch import nn
 from wsol.models import PretrainedWeightsMissing, build_model, load_pretrained
 
 
-pytestmark = pytest.mark.usefixtures("no_network")
-
-
-@pytest.fixture(autouse=True)
-def seeded():
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("no_network", "seeded")
 
 
 # ---------------------------------------------------------------- pretrained weights

@@ -14,12 +14,7 @@ from wsol.models import build_model, smooth_activations
 from wsol.models.activations import SmoothReLU
 
 
-pytestmark = pytest.mark.usefixtures("no_network")
-
-
-@pytest.fixture(autouse=True)
-def seeded():
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("no_network", "seeded")
 
 
 def _images(size: int = 32, batch: int = 2) -> torch.Tensor:
