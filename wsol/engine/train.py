@@ -10,11 +10,13 @@ from checkpoint-last.json), metrics.jsonl (one line per epoch) and report.json.
 Reproducibility: every epoch's shuffling and augmentation are seeded from (seed, epoch, rank),
 and the torch / numpy / python RNG states are saved with each checkpoint, so a run resumed from
 its last checkpoint ends with the same weights and metrics as one that never stopped.
+
+The data side (synthetic cache, splits, loaders, epoch seeding) is in :mod:`.train_data`, the
+run folder's bookkeeping (metrics.jsonl, finished / stopped run checks) in :mod:`.run_folder`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
@@ -22,155 +24,33 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from wsol.config import Config, ConfigError, config_to_dict, load_config, save_config
-from wsol.data import CubDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
-from wsol.data.cub import official_split, read_official
-from wsol.data.robustness import collate_classification
 from wsol.methods import build_method
 from wsol.models import PretrainedWeightsMissing, build_model
 
-from .classification import classification_eval_dataset, classification_train_dataset, prepare_classification
 from .checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint, save_checkpoint
 from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_buffers, broadcast_parameters,
                           cleanup_distributed, gather_objects, init_distributed, resolve_device,
                           sync_gradients)
+from .run_folder import RunConfigMismatch, append_jsonl, finished_run, resumable_run, truncate_metrics
+from .train_data import prepare_data, seed_epoch, synthetic_root, train_loader, val_loader
 from .train_state import (RunState, load_train_state, rng_state, save_train_state, seed_everything, select_better,
                           set_rng_state)
 from .validate import validate
 
-__all__ = ["TrainingError", "train", "prepare_data", "build_training_model", "build_optimizer", "synthetic_root"]
+# prepare_data, synthetic_root (train_data) and the run-folder checks (run_folder) are re-exported:
+# callers of train() use them to find its data and to reuse or resume its runs.
+__all__ = ["TrainingError", "train", "build_training_model", "build_optimizer", "prepare_data", "synthetic_root",
+           "RunConfigMismatch", "finished_run", "resumable_run"]
 
 log = logging.getLogger(__name__)
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss, failed checkpoint write, data/model mismatch)."""
-
-
-# -- data ---------------------------------------------------------------------------------------
-
-def synthetic_root(cfg: Config) -> Path:
-    """Where the synthetic dataset for `cfg.data.synthetic` lives (generated once, then reused)."""
-    s = cfg.data.synthetic
-    base = Path(cfg.data.cache_dir or os.environ.get("ART_WSOL_CACHE") or Path.home() / ".cache" / "art-wsol")
-    name = f"synthetic-c{s.num_classes}-n{s.images_per_class}-s{s.size}-seed{s.seed}-f{s.train_fraction:g}"
-    return base / name / "CUB_200_2011"
-
-
-def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
-    from wsol.data.synthetic import make_synthetic_cub
-
-    root = synthetic_root(cfg)
-    s = cfg.data.synthetic
-    if info.is_main:
-        log.info("no --data given: training on the built-in synthetic CUB-format dataset at %s "
-                 "(%d classes x %d images, %d px; generated once, reused after)",
-                 root, s.num_classes, s.images_per_class, s.size)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        # runs started side by side share the cache: one generates, the others wait and reuse
-        with open(root.parent / ".generate.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            params = dict(num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
-                          seed=s.seed, train_fraction=s.train_fraction, progress=False)
-            try:
-                make_synthetic_cub(root, **params)
-            except FileExistsError:
-                if not _stale_synthetic(root):
-                    raise
-                log.warning("%s holds an incomplete or older synthetic dataset (an interrupted run?); "
-                            "generating it again", root)
-                make_synthetic_cub(root, overwrite=True, **params)
-    barrier(info)
-    return root
-
-
-def _stale_synthetic(root: Path) -> bool:
-    """Whether `root` holds this generator's output that was cut off or comes from another version."""
-    from wsol.data.synthetic import GENERATOR_VERSION
-
-    try:
-        info = json.loads((root / "synthetic_info.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return info.get("complete") is False or info.get("version") != GENERATOR_VERSION
-
-
-def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
-    """(data root, train split, val split, [(image, error)] skipped while parsing).
-
-    CUB: validation is carved from train (official layout, `data.val_per_class`) or read from
-    wsolevaluation's val metadata. Classification sets (`data.dataset`): see
-    wsol.engine.classification. Never the test split.
-    """
-    if cfg.data.dataset != "cub":
-        return (*prepare_classification(cfg), [])
-    root = Path(cfg.data.root) if cfg.data.root else _ensure_synthetic(cfg, info)
-    layout, found = detect_layout(root)
-    skip = cfg.data.skip_bad_images
-    if layout == "official":
-        per_class = cfg.data.val_per_class
-        if per_class <= 0:
-            raise ConfigError(f"data.val_per_class must be > 0 for the official CUB layout at {root}: "
-                              "validation is carved from train, never taken from test")
-        data = read_official(found, skip_bad_images=skip)
-        train_split, val_split = official_split(data, "train", per_class), official_split(data, "val", per_class)
-        bad = list(data.bad_images)
-    else:
-        train_split, val_split, bad = load_split(root, "train"), load_split(root, "val"), []
-    if not len(train_split) or not len(val_split):
-        raise ConfigError(f"{root}: train has {len(train_split)} and val {len(val_split)} images; both must be > 0")
-    return root, train_split, val_split, bad
-
-
-def _train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
-    d = cfg.data
-    if d.dataset == "cub":
-        ds = CubDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
-                        skip_bad_images=d.skip_bad_images, load_masks=False)
-        collate = collate_samples
-    else:
-        ds, collate = classification_train_dataset(cfg, split), collate_classification
-    sampler = None
-    if info.enabled:
-        sampler = DistributedSampler(ds, info.world_size, info.rank, shuffle=True, seed=cfg.train.seed,
-                                     drop_last=cfg.train.drop_last)
-    drop = cfg.train.drop_last and len(ds) // max(info.world_size, 1) > cfg.train.batch_size
-    loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=d.num_workers, collate_fn=collate, worker_init_fn=seed_worker,
-                        generator=torch.Generator(), drop_last=drop)
-    return loader, sampler
-
-
-def _val_loader(cfg: Config, split) -> DataLoader:
-    d = cfg.data
-    if d.dataset == "cub":
-        ds = CubDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
-                        skip_bad_images=d.skip_bad_images)
-        collate = collate_samples
-    else:
-        ds, collate = classification_eval_dataset(cfg, split), collate_classification
-    if cfg.val.max_images is not None and cfg.val.max_images < len(ds):
-        ds = torch.utils.data.Subset(ds, range(cfg.val.max_images))
-    return DataLoader(ds, batch_size=cfg.val.batch_size, shuffle=False, num_workers=d.num_workers,
-                      collate_fn=collate)
-
-
-def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
-
-
-def _seed_epoch(loader: DataLoader, sampler, cfg: Config, epoch: int, info: DistInfo) -> None:
-    """Shuffling and augmentation of `epoch` depend on (seed, epoch, rank) only."""
-    s = _epoch_seed(cfg.train.seed, epoch, info.rank)
-    loader.generator.manual_seed(s)
-    if sampler is not None:
-        sampler.set_epoch(epoch)
-    loader.dataset.transform.set_seed(s)  # used as is when num_workers == 0
 
 
 # -- model and optimizer ---------------------------------------------------------------------------
@@ -237,8 +117,8 @@ class Trainer:
         for image, error in bad:
             self.state.skipped.setdefault(image, error)
         broadcast_parameters(self.model, info)
-        self.loader, self.sampler = _train_loader(cfg, self.train_split, info)
-        self.val_loader = _val_loader(cfg, self.val_split)
+        self.loader, self.sampler = train_loader(cfg, self.train_split, info)
+        self.val_loader = val_loader(cfg, self.val_split)
 
     # ---- resume
     def _resume(self, num_classes: int) -> None:
@@ -256,7 +136,7 @@ class Trainer:
         self.state = RunState(**state["run"])
         rngs = state["rng"]
         set_rng_state(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
-        _truncate_metrics(self.run / "metrics.jsonl", self.state.epoch)
+        truncate_metrics(self.run / "metrics.jsonl", self.state.epoch)
         if self.info.is_main:
             log.info("resumed %s at epoch %d of %d", self.run, self.state.epoch, self.cfg.train.epochs)
 
@@ -264,7 +144,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict:
         cfg, info = self.cfg, self.info
         self.model.train()
-        _seed_epoch(self.loader, self.sampler, cfg, epoch, info)
+        seed_epoch(self.loader, self.sampler, cfg, epoch, info)
         sums = {"loss": 0.0, "correct": 0.0, "n": 0.0}
         t0, seen = time.perf_counter(), 0
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="batch",
@@ -376,7 +256,7 @@ class Trainer:
             self.state.epoch = epoch + 1
             metrics["skipped_images"] = len(self.state.skipped)
             if info.is_main:
-                _append_jsonl(self.run / "metrics.jsonl", metrics)
+                append_jsonl(self.run / "metrics.jsonl", metrics)
                 log.info("epoch %d/%d: %s", epoch + 1, cfg.train.epochs, _brief(metrics))
             self._checkpoint(epoch, metrics, is_best)
         return self._report(last_val)
@@ -449,82 +329,10 @@ def _selection_value(metric: str, val: dict) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
-
-
-def _truncate_metrics(path: Path, epochs_done: int) -> None:
-    """Drop metrics lines of epochs after the checkpoint we resume from (written before a crash)."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip()
-            and json.loads(line).get("epoch", 0) <= epochs_done]
-    path.write_text("".join(line + "\n" for line in keep))
-
-
 def _brief(metrics: dict) -> str:
     keys = ("train_loss", "train_top1_acc", "val_top1_acc", "val_grad_loc", "val_cam_loc", "images_per_s")
     return ", ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
 
-
-class RunConfigMismatch(ConfigError):
-    """A run folder holds a finished run whose config differs from the one asked for."""
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in d.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _config_diff(run: Path, cfg: Config) -> list[str]:
-    """Settings (dotted keys) where run/config.yaml differs from `cfg`, shown as 'key: there, asked'."""
-    import yaml
-
-    saved = _flatten(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {})
-    wanted = _flatten(json.loads(json.dumps(config_to_dict(cfg))))
-    return [f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked"
-            for k in sorted(saved.keys() | wanted.keys()) if saved.get(k) != wanted.get(k)]
-
-
-def _mismatch(run: Path, what: str, diff: list[str]) -> RunConfigMismatch:
-    return RunConfigMismatch(f"{run} holds a {what} run with another config ({', '.join(diff[:6])}"
-                             f"{', ...' if len(diff) > 6 else ''}); delete it or choose another output folder")
-
-
-def finished_run(out_dir: str | os.PathLike, cfg: Config) -> dict | None:
-    """The report of the run in `out_dir` if it finished training with the effective config `cfg`.
-
-    None when `out_dir` holds no finished run (no report.json: never started, or stopped part-way,
-    see :func:`resumable_run`). Raises RunConfigMismatch, naming the keys that differ, when it
-    finished with another config, so a caller never silently reuses a run it did not ask for.
-    """
-    run = Path(out_dir)
-    if not (run / "report.json").is_file() or not (run / "config.yaml").is_file():
-        return None
-    diff = _config_diff(run, cfg)
-    if diff:
-        raise _mismatch(run, "finished", diff)
-    return json.loads((run / "report.json").read_text())
-
-
-def resumable_run(out_dir: str | os.PathLike, cfg: Config) -> bool:
-    """True when `out_dir` holds a run of `cfg` that stopped part-way (a checkpoint-last, no
-    report.json): ``train(None, out_dir, resume=True)`` continues it. Raises RunConfigMismatch
-    when that partial run has another config."""
-    run = Path(out_dir)
-    if (run / "report.json").is_file() or not (run / "checkpoint-last.json").is_file() \
-            or not (run / "config.yaml").is_file():
-        return False
-    diff = _config_diff(run, cfg)
-    if diff:
-        raise _mismatch(run, "stopped", diff)
-    return True
 
 
 def train(cfg: Config | None, out_dir: str | os.PathLike, resume: bool = False,

@@ -1,0 +1,85 @@
+"""A run folder's bookkeeping: metrics.jsonl, and whether a folder holds a finished or a stopped
+run of a given config (callers reuse or resume only runs of the config they asked for)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from wsol.config import Config, ConfigError, config_to_dict
+
+__all__ = ["RunConfigMismatch", "append_jsonl", "truncate_metrics", "finished_run", "resumable_run"]
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop metrics lines of epochs after the checkpoint we resume from (written before a crash)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip()
+            and json.loads(line).get("epoch", 0) <= epochs_done]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+class RunConfigMismatch(ConfigError):
+    """A run folder holds a finished run whose config differs from the one asked for."""
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _config_diff(run: Path, cfg: Config) -> list[str]:
+    """Settings (dotted keys) where run/config.yaml differs from `cfg`, shown as 'key: there, asked'."""
+    import yaml
+
+    saved = _flatten(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {})
+    wanted = _flatten(json.loads(json.dumps(config_to_dict(cfg))))
+    return [f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked"
+            for k in sorted(saved.keys() | wanted.keys()) if saved.get(k) != wanted.get(k)]
+
+
+def _mismatch(run: Path, what: str, diff: list[str]) -> RunConfigMismatch:
+    return RunConfigMismatch(f"{run} holds a {what} run with another config ({', '.join(diff[:6])}"
+                             f"{', ...' if len(diff) > 6 else ''}); delete it or choose another output folder")
+
+
+def finished_run(out_dir: str | os.PathLike, cfg: Config) -> dict | None:
+    """The report of the run in `out_dir` if it finished training with the effective config `cfg`.
+
+    None when `out_dir` holds no finished run (no report.json: never started, or stopped part-way,
+    see :func:`resumable_run`). Raises RunConfigMismatch, naming the keys that differ, when it
+    finished with another config, so a caller never silently reuses a run it did not ask for.
+    """
+    run = Path(out_dir)
+    if not (run / "report.json").is_file() or not (run / "config.yaml").is_file():
+        return None
+    diff = _config_diff(run, cfg)
+    if diff:
+        raise _mismatch(run, "finished", diff)
+    return json.loads((run / "report.json").read_text())
+
+
+def resumable_run(out_dir: str | os.PathLike, cfg: Config) -> bool:
+    """True when `out_dir` holds a run of `cfg` that stopped part-way (a checkpoint-last, no
+    report.json): ``train(None, out_dir, resume=True)`` continues it. Raises RunConfigMismatch
+    when that partial run has another config."""
+    run = Path(out_dir)
+    if (run / "report.json").is_file() or not (run / "checkpoint-last.json").is_file() \
+            or not (run / "config.yaml").is_file():
+        return False
+    diff = _config_diff(run, cfg)
+    if diff:
+        raise _mismatch(run, "stopped", diff)
+    return True

@@ -1,0 +1,144 @@
+"""Data for a training run: the synthetic CUB cache, the train / val splits and their loaders, and
+the per-epoch seeding that makes shuffling and augmentation depend on (seed, epoch, rank) only."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from wsol.config import Config, ConfigError
+from wsol.data import CubDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
+from wsol.data.cub import official_split, read_official
+from wsol.data.robustness import collate_classification
+
+from .classification import classification_eval_dataset, classification_train_dataset, prepare_classification
+from .distributed import DistInfo, barrier
+
+__all__ = ["synthetic_root", "prepare_data", "train_loader", "val_loader", "seed_epoch"]
+
+log = logging.getLogger(__name__)
+
+def synthetic_root(cfg: Config) -> Path:
+    """Where the synthetic dataset for `cfg.data.synthetic` lives (generated once, then reused)."""
+    s = cfg.data.synthetic
+    base = Path(cfg.data.cache_dir or os.environ.get("ART_WSOL_CACHE") or Path.home() / ".cache" / "art-wsol")
+    name = f"synthetic-c{s.num_classes}-n{s.images_per_class}-s{s.size}-seed{s.seed}-f{s.train_fraction:g}"
+    return base / name / "CUB_200_2011"
+
+
+def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
+    from wsol.data.synthetic import make_synthetic_cub
+
+    root = synthetic_root(cfg)
+    s = cfg.data.synthetic
+    if info.is_main:
+        log.info("no --data given: training on the built-in synthetic CUB-format dataset at %s "
+                 "(%d classes x %d images, %d px; generated once, reused after)",
+                 root, s.num_classes, s.images_per_class, s.size)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        # runs started side by side share the cache: one generates, the others wait and reuse
+        with open(root.parent / ".generate.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            params = dict(num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
+                          seed=s.seed, train_fraction=s.train_fraction, progress=False)
+            try:
+                make_synthetic_cub(root, **params)
+            except FileExistsError:
+                if not _stale_synthetic(root):
+                    raise
+                log.warning("%s holds an incomplete or older synthetic dataset (an interrupted run?); "
+                            "generating it again", root)
+                make_synthetic_cub(root, overwrite=True, **params)
+    barrier(info)
+    return root
+
+
+def _stale_synthetic(root: Path) -> bool:
+    """Whether `root` holds this generator's output that was cut off or comes from another version."""
+    from wsol.data.synthetic import GENERATOR_VERSION
+
+    try:
+        info = json.loads((root / "synthetic_info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("complete") is False or info.get("version") != GENERATOR_VERSION
+
+
+def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
+    """(data root, train split, val split, [(image, error)] skipped while parsing).
+
+    CUB: validation is carved from train (official layout, `data.val_per_class`) or read from
+    wsolevaluation's val metadata. Classification sets (`data.dataset`): see
+    wsol.engine.classification. Never the test split.
+    """
+    if cfg.data.dataset != "cub":
+        return (*prepare_classification(cfg), [])
+    root = Path(cfg.data.root) if cfg.data.root else _ensure_synthetic(cfg, info)
+    layout, found = detect_layout(root)
+    skip = cfg.data.skip_bad_images
+    if layout == "official":
+        per_class = cfg.data.val_per_class
+        if per_class <= 0:
+            raise ConfigError(f"data.val_per_class must be > 0 for the official CUB layout at {root}: "
+                              "validation is carved from train, never taken from test")
+        data = read_official(found, skip_bad_images=skip)
+        train_split, val_split = official_split(data, "train", per_class), official_split(data, "val", per_class)
+        bad = list(data.bad_images)
+    else:
+        train_split, val_split, bad = load_split(root, "train"), load_split(root, "val"), []
+    if not len(train_split) or not len(val_split):
+        raise ConfigError(f"{root}: train has {len(train_split)} and val {len(val_split)} images; both must be > 0")
+    return root, train_split, val_split, bad
+
+
+def train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
+    d = cfg.data
+    if d.dataset == "cub":
+        ds = CubDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
+                        skip_bad_images=d.skip_bad_images, load_masks=False)
+        collate = collate_samples
+    else:
+        ds, collate = classification_train_dataset(cfg, split), collate_classification
+    sampler = None
+    if info.enabled:
+        sampler = DistributedSampler(ds, info.world_size, info.rank, shuffle=True, seed=cfg.train.seed,
+                                     drop_last=cfg.train.drop_last)
+    drop = cfg.train.drop_last and len(ds) // max(info.world_size, 1) > cfg.train.batch_size
+    loader = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=d.num_workers, collate_fn=collate, worker_init_fn=seed_worker,
+                        generator=torch.Generator(), drop_last=drop)
+    return loader, sampler
+
+
+def val_loader(cfg: Config, split) -> DataLoader:
+    d = cfg.data
+    if d.dataset == "cub":
+        ds = CubDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
+                        skip_bad_images=d.skip_bad_images)
+        collate = collate_samples
+    else:
+        ds, collate = classification_eval_dataset(cfg, split), collate_classification
+    if cfg.val.max_images is not None and cfg.val.max_images < len(ds):
+        ds = torch.utils.data.Subset(ds, range(cfg.val.max_images))
+    return DataLoader(ds, batch_size=cfg.val.batch_size, shuffle=False, num_workers=d.num_workers,
+                      collate_fn=collate)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+def seed_epoch(loader: DataLoader, sampler, cfg: Config, epoch: int, info: DistInfo) -> None:
+    """Shuffling and augmentation of `epoch` depend on (seed, epoch, rank) only."""
+    s = _epoch_seed(cfg.train.seed, epoch, info.rank)
+    loader.generator.manual_seed(s)
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+    loader.dataset.transform.set_seed(s)  # used as is when num_workers == 0
