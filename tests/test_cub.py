@@ -24,7 +24,7 @@ from wsol.data import (
     read_official,
     read_wsoleval,
 )
-from wsol.data.cub import _parse_official
+from wsol.data.cub.official import _parse_official
 
 
 def test_read_official_counts_and_box_rule(tiny_cub):

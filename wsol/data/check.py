@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .cub import SPLITS, CubSplit, _parse_official, _parse_wsoleval, detect_layout, official_split
+from .cub import SPLITS, CubSplit, detect_layout, official_split
+from .cub.official import _parse_official
+from .cub.wsoleval import _parse_wsoleval
 from .images import ImageLoadError, load_mask, load_rgb
 
 __all__ = ["DatasetReport", "check_dataset"]
