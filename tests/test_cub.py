@@ -159,6 +159,22 @@ def test_every_problem_is_collected(tiny_cub):
     assert len(problems) == 2
 
 
+def test_format_errors_share_one_base_and_keep_their_message_forms():
+    from wsol.data import DataFormatError, DatasetFormatError
+
+    many = [f"f.txt:{i}: bad" for i in range(1, 26)]
+    cub, one = CubFormatError(many, "CUB folder x"), CubFormatError(["f.txt:1: bad"])
+    other, single = DatasetFormatError(many, "cifar"), DatasetFormatError("f.txt: bad", "cifar")
+    assert all(isinstance(e, DataFormatError) and isinstance(e, ValueError) for e in (cub, one, other, single))
+    # CUB: always counted, the tail points at the checker; robustness readers: one problem inline
+    assert str(cub).startswith("CUB folder x: 25 problem(s):\n  f.txt:1: bad")
+    assert str(cub).endswith("f.txt:20: bad\n  ... and 5 more (run tools/check_dataset.py for all)")
+    assert str(one) == "1 problem(s):\n  f.txt:1: bad"
+    assert str(other).endswith("f.txt:20: bad\n  ... and 5 more") and "check_dataset" not in str(other)
+    assert str(single) == "cifar: f.txt: bad" and single.problems == ["f.txt: bad"]
+    assert cub.problems == many
+
+
 def test_corrupt_and_missing_image(tiny_cub):
     (tiny_cub / "images" / "001.Red_Square" / "Red_Square_0001.jpg").write_bytes(b"not a jpeg at all")
     (tiny_cub / "images" / "002.Blue_Square" / "Blue_Square_0000.jpg").unlink()

@@ -15,6 +15,7 @@ from .cub import (
     read_wsoleval,
 )
 from .dataset import CubDataset, collate_samples, seed_worker
+from .errors import DataFormatError
 from .images import ImageLoadError, image_size, load_mask, load_rgb
 from .robustness import (
     CIFAR10C_ART2020,
@@ -35,6 +36,7 @@ from .robustness import (
 from .transforms import SampleTransform, build_transform
 
 __all__ = [
+    "DataFormatError",
     "CubDataset",
     "CubFormatError",
     "CubOfficial",

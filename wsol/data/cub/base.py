@@ -8,31 +8,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MAX_PROBLEMS_IN_MESSAGE, DataFormatError
 from ..images import ImageLoadError, image_size
 
 __all__ = ["CubFormatError", "Sample", "CubSplit", "SPLITS", "MASK_THRESHOLD"]
 
 SPLITS = ("train", "val", "test")
 MASK_THRESHOLD = 128  # CUB soft masks (annotator votes) are foreground at >= 128 (`default`)
-MAX_PROBLEMS_IN_MESSAGE = 20
 
 Box = tuple[float, float, float, float]
 
 
-class CubFormatError(ValueError):
+class CubFormatError(DataFormatError):
     """A dataset folder does not follow the expected layout.
 
-    ``problems`` lists every problem found, each naming its file (and line when it has one).
+    ``problems`` lists every problem found, each naming its file (and line when it has one);
+    the message always counts them and points at tools/check_dataset.py for the full list.
     """
 
-    def __init__(self, problems: list[str], context: str = "") -> None:
-        self.problems = list(problems)
-        shown = "\n  ".join(self.problems[:MAX_PROBLEMS_IN_MESSAGE])
-        more = len(self.problems) - MAX_PROBLEMS_IN_MESSAGE
-        tail = f"\n  ... and {more} more (run tools/check_dataset.py for all)" if more > 0 else ""
-        head = f"{context}: " if context else ""
-        super().__init__(f"{head}{len(self.problems)} problem(s):\n  {shown}{tail}")
-
+    single_inline = False
+    more_hint = " (run tools/check_dataset.py for all)"
 
 
 @dataclass(frozen=True)

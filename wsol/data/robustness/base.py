@@ -8,27 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataFormatError
+
 __all__ = ["DatasetFormatError", "ClassificationSplit"]
 
-MAX_PROBLEMS_IN_MESSAGE = 20
 
-
-class DatasetFormatError(ValueError):
+class DatasetFormatError(DataFormatError):
     """A dataset file or folder does not follow the expected layout.
 
-    ``problems`` lists every problem found, each naming its file (and line when it has one).
+    ``problems`` lists every problem found, each naming its file (and line when it has one);
+    a single problem is the whole message.
     """
-
-    def __init__(self, problems: str | list[str], context: str = "") -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        head = f"{context}: " if context else ""
-        if len(self.problems) == 1:
-            super().__init__(f"{head}{self.problems[0]}")
-            return
-        shown = "\n  ".join(self.problems[:MAX_PROBLEMS_IN_MESSAGE])
-        more = len(self.problems) - MAX_PROBLEMS_IN_MESSAGE
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"{head}{len(self.problems)} problem(s):\n  {shown}{tail}")
 
 
 @dataclass
