@@ -202,6 +202,7 @@ def test_resolve_max_rows_and_its_errors(trained):
 def test_cuda_row_probe_arithmetic(trained, monkeypatch):
     """The CUDA "auto" bound from one image's peak memory (torch.cuda faked; the model runs on the CPU)."""
     from wsol.attacks import attribution as att
+    from wsol.attacks import rows
 
     model, x, y = trained
     preset = small("art2020", attack_saliency={"steps": 6})
@@ -222,9 +223,9 @@ def test_cuda_row_probe_arithmetic(trained, monkeypatch):
 
     monkeypatch.setattr(att, "_step_direction", step)
     # usable = free 1e9 + cached (5e6 - 3e6); half of it / 250 kB a row
-    assert att._probe_rows(model, x[:1], y[:1], preset, "topk", None) == int(0.5 * 1_002_000_000 / 250_000)
+    assert rows._probe_rows(model, x[:1], y[:1], preset, "topk", None) == int(0.5 * 1_002_000_000 / 250_000)
     mem["per_row"] = 10**12                                        # not even one image fits half
-    assert att._probe_rows(model, x[:1], y[:1], preset, "topk", None) == 6   # still one image's path
+    assert rows._probe_rows(model, x[:1], y[:1], preset, "topk", None) == 6   # still one image's path
 
 
 def test_attack_result_does_not_depend_on_the_row_bound(trained):
@@ -411,6 +412,27 @@ def test_bf16_attack_stays_valid_and_close_to_float32(trained):
         attribution_attack(model, x, y, preset, precision="fp16")
     rep = evaluate_attribution_robustness(model, [(x, y)], small("art2020", iterations=1), precision="bf16")
     assert rep["attack_precision"] == "bf16"
+
+
+def test_bf16_without_hardware_support_warns_once(trained, monkeypatch, caplog):
+    """bf16 on a CPU without AVX512-BF16 / AMX is emulated (several times slower): one warning."""
+    from wsol.attacks import precision
+
+    model, x, y = trained
+    for name, has in (("_is_avx512_bf16_supported", False), ("_is_amx_tile_supported", True)):
+        monkeypatch.setattr(torch.cpu, name, lambda has=has: has, raising=False)
+    assert precision.native_bf16(torch.device("cpu"))                  # AMX alone is enough
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not precision.native_bf16(torch.device("cpu"))
+    precision._warn_emulated.cache_clear()
+    preset = small("art2020", iterations=2)
+    with caplog.at_level("WARNING", logger="wsol.attacks.precision"):
+        attribution_attack(model, x[:2], y[:2], preset, precision="fp32")
+        assert not caplog.records                                      # fp32: nothing to say
+        for _ in range(2):
+            attribution_attack(model, x[:2], y[:2], preset, precision="bf16")
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "SLOWER" in warned[0] and "AVX512-BF16 or AMX" in warned[0]
 
 
 def test_restarts_keep_the_best_run(trained):

@@ -64,7 +64,8 @@ def parse(argv):
                          "the scores")
     ap.add_argument("--attack-precision", choices=ATTACK_PRECISIONS, default="fp32",
                     help="arithmetic of the attribution attack's step direction: fp32 (default) or bf16 "
-                         "(bfloat16 autocast, faster on CPUs with AMX and on GPUs; the label checks, the "
+                         "(bfloat16 autocast, faster on CPUs with AMX and on GPUs, emulated and several times "
+                         "slower on CPUs without bf16 arithmetic; the label checks, the "
                          "iterate selection and the scores stay fp32; recorded in the report)")
     ap.add_argument("--cifar10c", help="CIFAR-10-C folder (released, or tools/make_cifar10c.py output)")
     ap.add_argument("--columns", default="art2020", choices=("art2020", "benchmark", "all"),

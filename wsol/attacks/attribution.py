@@ -30,7 +30,6 @@ the images of a batch together); :func:`evaluate_attribution_robustness` does th
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass, field, fields
@@ -46,7 +45,9 @@ from wsol.models.activations import smooth_activations
 from wsol.models.second_order import input_second_order
 
 from .pgd import project
+from .precision import ATTACK_PRECISIONS, check_precision, precision_context, warn_if_emulated
 from .presets import ATTACK_KINDS, RobustnessPreset
+from .rows import check_max_rows, resolve_max_rows
 from .saliency import TINY, attribution, saliency_map, to_saliency
 
 __all__ = [
@@ -59,11 +60,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# "fp32": every pass in float32. "bf16": the surrogate step direction (the double backward, nearly
-# all of an attack's cost) under bfloat16 autocast; label checks, the selection measure and the
-# metric maps stay float32, so the scores are exact for the iterates the attack visits.
-ATTACK_PRECISIONS = ("fp32", "bf16")
 
 
 # ----------------------------------------------------------------------------- attack pieces
@@ -158,24 +154,12 @@ def _surrogate_grad(model, x, kind, ctx, s, max_rows: int | None) -> torch.Tenso
                       for i in range(0, b, group)])
 
 
-def check_precision(precision) -> None:
-    if precision not in ATTACK_PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(ATTACK_PRECISIONS)}, got {precision!r}")
-
-
-def _precision_context(precision: str, device: torch.device):
-    """bfloat16 autocast on `device` for "bf16", else nothing."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _step_direction(model, x_it, kind, ctx, preset, max_rows, gen, precision: str = "fp32") -> torch.Tensor:
     """sign of the step (B,C,H,W): -sign(dL/dx) on the surrogate, or sign of Gaussian noise."""
     if kind == "random":
         return _draw(torch.randn, x_it, gen).sign()
     with input_second_order(model), smooth_activations(model, preset.surrogate_beta), \
-            _precision_context(precision, x_it.device):
+            precision_context(precision, x_it.device):
         g = _surrogate_grad(model, x_it, kind, ctx, preset.attack_saliency, max_rows)
     return -g.float().sign()
 
@@ -268,94 +252,6 @@ def _context(model, x, y, preset, kind, target_region, max_rows) -> _Context:
     return _Context(x=x, y=y, sel0=sel0, sel_mask=topk_mask(sel0, preset.attack_k).to(x.device),
                     attack_mask=topk_mask(att0, preset.attack_k).to(x.device, x.dtype),
                     center0=_centre(att0).trunc(), target=target)
-
-
-# ----------------------------------------------------------------------------- rows per pass
-
-CPU_PASS_BYTES = 16 * 2**20   # "auto" on the CPU: the largest activation of a pass stays under this
-CUDA_MEMORY_SHARE = 0.5       # "auto" on CUDA: rows that fill this share of the usable memory
-
-
-def check_max_rows(max_rows) -> None:
-    """ValueError unless `max_rows` is None, "auto" or a positive int."""
-    ok = max_rows is None or max_rows == "auto" or (
-        isinstance(max_rows, int) and not isinstance(max_rows, bool) and max_rows >= 1)
-    if not ok:
-        raise ValueError(f"max_rows must be a positive int, None (all at once) or 'auto', got {max_rows!r}")
-
-
-def _longest_path(preset: RobustnessPreset) -> int:
-    return max(preset.attack_saliency.num_points, preset.selection_settings.num_points,
-               preset.metric_saliency.num_points)
-
-
-def largest_activation_bytes(model: nn.Module, x1: torch.Tensor) -> int:
-    """Bytes of the largest tensor a leaf module outputs in a forward pass of one image x1 (1,C,H,W)."""
-    sizes = [x1.numel() * x1.element_size()]
-
-    def hook(_module, _inputs, out):
-        if torch.is_tensor(out):
-            sizes.append(out.numel() * out.element_size())
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if not any(True for _ in m.children())]
-    try:
-        with torch.no_grad():
-            model(x1)
-    finally:
-        for h in handles:
-            h.remove()
-    return max(sizes)
-
-
-def _probe_rows(model, x1, y1, preset, kind, region) -> int:
-    """Rows per pass that fit CUDA_MEMORY_SHARE of the usable memory, from one image's peak."""
-    dev = x1.device
-    torch.cuda.synchronize(dev)
-    free, _ = torch.cuda.mem_get_info(dev)
-    usable = free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
-    ctx = _context(model, x1, y1, preset, kind, region, None)
-    base = torch.cuda.memory_allocated(dev)
-    torch.cuda.reset_peak_memory_stats(dev)
-    if kind == "random":         # no surrogate step: the first-order maps are the largest passes
-        saliency_map(model, x1, y1, preset.metric_saliency)
-        points = preset.metric_saliency.num_points
-    else:
-        _step_direction(model, x1, kind, ctx, preset, None, None)
-        points = preset.attack_saliency.num_points
-    torch.cuda.synchronize(dev)
-    per_row = max(1, torch.cuda.max_memory_allocated(dev) - base) / points
-    return max(points, int(CUDA_MEMORY_SHARE * usable / per_row))
-
-
-def resolve_max_rows(max_rows: int | str | None, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                     preset: RobustnessPreset, kind: str = "topk",
-                     target_region: torch.Tensor | None = None) -> int | None:
-    """The images x path points per forward pass that `max_rows` stands for.
-
-    None (a whole batch at once) and positive ints are returned as they are. "auto":
-      - CPU: as many rows as keep the largest activation of a pass under CPU_PASS_BYTES
-        (16 MiB), but at least one image's longest path (art2020: 101 rows). On a 2-core CPU
-        an image's 100-point IG pass of WRN-16-2 at 32 px (12.5 MiB activations) is already
-        compute-bound, and larger passes of the surrogate step were slower per image (1.26 s
-        for one image, 1.46 s each for two, 2.3 s each for eight), the difference spent in
-        page faults of the larger buffers (glibc maps each buffer over 32 MiB afresh). Small
-        models and images still get many images per pass.
-      - CUDA: one surrogate step on x[:1] measures the peak memory per row; the bound fills
-        CUDA_MEMORY_SHARE of the free (plus cached) memory, at least one image's path. This
-        keeps WRN-28-10 (about 40 MB a row in the double backward) from running out of memory
-        at batch 32 while filling the GPU for small models.
-    The bound never changes the attack's result, only how the rows are split into passes.
-    """
-    check_max_rows(max_rows)
-    if max_rows != "auto":
-        return max_rows
-    if x.device.type != "cuda":
-        return max(_longest_path(preset), CPU_PASS_BYTES // largest_activation_bytes(model, x[:1].detach()))
-    region = None if target_region is None else target_region[:1]
-    rows = _probe_rows(model, x[:1].detach(), torch.as_tensor(y, device=x.device).long().reshape(-1)[:1],
-                       preset, kind, region)
-    log.info("attribution attack: max_rows auto -> %d (CUDA memory probe)", rows)
-    return rows
 
 
 # ----------------------------------------------------------------------------- public attack
@@ -481,7 +377,8 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
             None = global RNG.
         precision: "fp32" (default) or "bf16": the surrogate step direction under bfloat16
             autocast on x's device (the step ~2.2x, a whole attack ~1.5x faster on an AMX CPU,
-            see benchmarks/RESULTS.md; a few percent of the step signs differ from float32's,
+            but ~6x SLOWER on a CPU without native bf16, which logs a warning once; see
+            benchmarks/RESULTS.md; a few percent of the step signs differ from float32's,
             so the attack visits other iterates). The label checks, the selection measure and
             the metric maps stay float32 either way. Not a preset setting: reports that use it
             record it.
@@ -492,6 +389,7 @@ def attribution_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prese
     y = _check_inputs(model, x, y, preset, kind)
     check_max_rows(max_rows)
     check_precision(precision)
+    warn_if_emulated(precision, x.device)
     if kind == "targeted" and target_region is None:
         raise ValueError("kind='targeted' needs target_region, an (H,W) or (B,H,W) mask")
     x = x.detach()

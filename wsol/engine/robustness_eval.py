@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from wsol.attacks.attribution import check_precision
+from wsol.attacks.precision import check_precision
 from wsol.attacks.evaluation import evaluate_attribution_robustness
 from wsol.attacks.presets import RobustnessPreset
 from wsol.data.robustness import ClassificationDataset, ClassificationSplit, collate_classification
