@@ -21,14 +21,22 @@ every image is attacked. The same images go through `attribution_attack`:
   - with `--precision bf16` also one at a time and batched (first bound) with the step direction
     under bfloat16 autocast (`attribution_attack(precision="bf16")`).
 The table gives images per second, the speed-up over the reference computation and over one
-image at a time, and the largest difference of the attacked images from the first row's.
-With --record the table is appended to benchmarks/RESULTS.md with the machine, date and command.
+image at a time, the largest difference of the attacked images from the first row's, and the
+compute rate: floating-point operations of attacking image 0 (counted once per computation on
+its own, from the ATen ops the attack dispatches; every image does the same passes, less the
+selection measure of an iterate that lost its label) times images over seconds.
+A second table is the roofline: the rate of the model's plain forward pass (no autograd) at
+one image's path (the rows one-at-a-time passes have) and at `--batch` images' paths. Batching
+can only buy what the larger pass gains in rate; if the attack's rate is already near the
+forward's, the attack is compute-bound and batching cannot speed it up much.
+With --record both tables are appended to benchmarks/RESULTS.md with the machine, date and command.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import platform
 import sys
 import time
@@ -39,6 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from _record import append_entry  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils._pytree import tree_map  # noqa: E402
+from torch.utils.flop_counter import flop_registry  # noqa: E402
 
 from wsol.attacks import attribution as attribution_module  # noqa: E402
 from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows  # noqa: E402
@@ -68,6 +79,50 @@ def run(model, x, y, preset, batch: int, max_rows, device, precision: str = "fp3
         out.append(res.x_adv)
     sync(device)
     return time.perf_counter() - start, torch.cat(out)
+
+
+class FlopCount(TorchDispatchMode):
+    """Counts the floating-point operations of the ATen ops run inside it, by torch's own
+    formulas (``torch.utils.flop_counter.flop_registry``: convolutions, their backward, matmuls).
+
+    torch's FlopCounterMode cannot be used here: its module hooks fail inside the attack's
+    ``autograd.grad`` calls ("A leaf node was passed to _will_engine_execute_node").
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            shape = lambda v: v.shape if isinstance(v, torch.Tensor) else v   # noqa: E731
+            self.flops += formula(*tree_map(shape, args), **tree_map(shape, kwargs), out_val=tree_map(shape, out))
+        return out
+
+
+def count_flops(fn) -> int:
+    with FlopCount() as counter:
+        fn()
+    return counter.flops
+
+
+def forward_rate(model, x: torch.Tensor, rows: int, device, repeats: int = 3) -> tuple[int, float]:
+    """(FLOPs, best seconds of `repeats`) of one no-grad forward pass of `rows` copies of x's images."""
+    batch = x[torch.arange(rows, device=x.device) % len(x)]
+    with torch.no_grad():
+        flops = count_flops(lambda: model(batch))
+        model(batch)
+        best = math.inf
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            model(batch)
+            sync(device)
+            best = min(best, time.perf_counter() - start)
+    return flops, best
 
 
 def machine(device: torch.device) -> str:
@@ -124,11 +179,14 @@ def main(argv=None) -> None:
         bounds[text] = resolve_max_rows(rows, model, x[:args.batch], y[:args.batch], preset)
     warm_up = get_preset("art2020", iterations=1, attack_saliency=steps)
     modes = []                                   # (mode, batch, rows label, seconds, x_adv)
+    flops = {}                                   # computation -> FLOPs of attacking image 0
     for precision in args.precision:             # fp32 first: the reference row leads the table
         run(model, x[:1], y[:1], warm_up, 1, None, device, precision)
+        flops[precision] = count_flops(lambda: run(model, x[:1], y[:1], preset, 1, None, device, precision))
         suffix = "" if precision == "fp32" else f", {precision}"
         if precision == "fp32" and not args.no_reference:
             with standard_double_backward():
+                flops["reference"] = count_flops(lambda: run(model, x[:1], y[:1], preset, 1, None, device))
                 seconds, adv = run(model, x, y, preset, 1, None, device)
             modes.append(("one at a time, reference computation", 1, "one image's path", seconds, adv))
             print(f"reference computation, one at a time {seconds:.2f}s", flush=True)
@@ -141,26 +199,40 @@ def main(argv=None) -> None:
             label = "all" if rows is None else f"{rows} ({text})" if text == "auto" else str(rows)
             modes.append((f"batched{suffix}", args.batch, label, seconds, adv))
             print(f"batched{suffix}, max rows {label}: {seconds:.2f}s", flush=True)
-    table = table_rows(modes, args.images)
-    print("\n".join(table))
+    table = table_rows(modes, args.images, flops)
+    paths = preset.attack_saliency.num_points
+    roofline = roofline_rows([("one image's path", paths, *forward_rate(model, x, paths, device)),
+                              (f"{args.batch} images' paths", args.batch * paths,
+                               *forward_rate(model, x, args.batch * paths, device))])
+    print("\n".join(table + [""] + roofline))
     if args.record:
-        record(table, args, device)
+        record(table + [""] + roofline, args, device)
 
 
-def table_rows(modes, images: int) -> list[str]:
+def table_rows(modes, images: int, flops: dict[str, int]) -> list[str]:
     """Markdown rows: speed-ups over the reference computation (when run) and over one image at a
-    time in the same precision (the batching gain alone)."""
+    time in the same precision (the batching gain alone), and GFLOP/s from image 0's FLOPs."""
     ref = modes[0][3] if modes[0][0].endswith("reference computation") else None
     single = {_precision(m[0]): m[3] for m in modes if m[0].startswith("one at a time") and "reference" not in m[0]}
     first = modes[0][4]
     head = "| mode | batch | max rows per pass | images | seconds | images/s |"
     head += ((" vs reference |" if ref else "") + " vs one at a time (same precision) |"
-             " max abs diff of x_adv from row 1 |")
+             " max abs diff of x_adv from row 1 | GFLOP per image | GFLOP/s |")
     out = [head, "|---" * (head.count("|") - 1) + "|"]
     for mode, batch, label, seconds, adv in modes:
         row = f"| {mode} | {batch} | {label} | {images} | {seconds:.2f} | {images / seconds:.3f} |"
         row += (f" {ref / seconds:.2f}x |" if ref else "") + f" {single[_precision(mode)] / seconds:.2f}x |"
-        out.append(row + f" {(adv - first).abs().max().item():.2g} |")
+        work = flops["reference" if mode.endswith("reference computation") else _precision(mode)] / 1e9
+        out.append(row + f" {(adv - first).abs().max().item():.2g} | {work:.1f} | {work * images / seconds:.1f} |")
+    return out
+
+
+def roofline_rows(passes: list[tuple[str, int, int, float]]) -> list[str]:
+    """Markdown rows of (label, rows, FLOPs, seconds) plain forward passes."""
+    out = ["| plain forward pass (no autograd) | rows | GFLOP | seconds (best of 3) | GFLOP/s |",
+           "|---|---|---|---|---|"]
+    for label, rows, flops, seconds in passes:
+        out.append(f"| {label} | {rows} | {flops / 1e9:.1f} | {seconds:.3f} | {flops / 1e9 / seconds:.1f} |")
     return out
 
 
