@@ -201,9 +201,8 @@ def main(argv=None) -> None:
             print(f"batched{suffix}, max rows {label}: {seconds:.2f}s", flush=True)
     table = table_rows(modes, args.images, flops)
     paths = preset.attack_saliency.num_points
-    roofline = roofline_rows([("one image's path", paths, *forward_rate(model, x, paths, device)),
-                              (f"{args.batch} images' paths", args.batch * paths,
-                               *forward_rate(model, x, args.batch * paths, device))])
+    passes = (("one image's path", paths), (f"{args.batch} images' paths", args.batch * paths))
+    roofline = roofline_rows([(label, n, *forward_rate(model, x, n, device)) for label, n in passes])
     print("\n".join(table + [""] + roofline))
     if args.record:
         record(table + [""] + roofline, args, device)
