@@ -48,7 +48,7 @@ def test_unknown_key_in_override_lists_valid_keys():
 
 
 def test_wrong_types_and_choices():
-    with pytest.raises(ConfigError, match=r"config\.train\.epochs: expected int, got 'many'"):
+    with pytest.raises(ConfigError, match=r"--set train\.epochs=many: train\.epochs: expected int, got 'many'"):
         load_config(None, ["train.epochs=many"])
     with pytest.raises(ConfigError, match=r"method\.art\.projection: 'flat' is not one of abs_mean, signed"):
         load_config(None, ["method.art.projection=flat"])

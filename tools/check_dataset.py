@@ -3,8 +3,10 @@
 
     python tools/check_dataset.py DIR [--image-root IMAGES] [--no-decode] [--val-per-class N]
 
-Prints a summary (images, classes, split sizes, boxes per image, masks found), or every
-problem found, each naming its file and line. Exit status 1 when there are problems.
+Prints a summary (images, classes, split sizes, boxes per image, masks found) and every
+problem found, each naming its file and line; when the metadata files themselves are broken,
+the problems alone (the counts would mislead). A split with no images is a problem.
+Exit status 1 when there are problems.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     report = check_dataset(args.dir, decode=not args.no_decode, image_root=args.image_root,
                            val_per_class=args.val_per_class)
-    for line in report.summary_lines():
+    summary = report.summary_lines()
+    for line in summary:
         print(line)
+    gap = "\n" if summary else ""
     if report.problems:
-        print(f"\n{len(report.problems)} problem(s):")
+        print(f"{gap}{len(report.problems)} problem(s):")
         for p in report.problems:
             print(f"  {p}")
         return 1
-    print("\nOK: no problems found")
+    print(f"{gap}OK: no problems found")
     return 0
 
 

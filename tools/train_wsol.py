@@ -13,6 +13,7 @@ Without --data the built-in synthetic CUB-format dataset is generated once into 
 --arch/--method/--data/--epochs/--batch-size/--image-size/--seed < --set key=value.
 The run folder (--out, default runs/<arch>-<method>-<time>) gets config.yaml, checkpoints,
 metrics.jsonl and report.json; tools/evaluate_wsol.py and tools/localize.py take it as is.
+An --out folder that already holds a run is refused: --resume it, or --overwrite to replace it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def build_parser(description: str = __doc__,
     ap.add_argument("--seed", type=int)
     ap.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="--out holds a run: delete its checkpoints, config, metrics and reports, train anew")
     ap.add_argument("--quiet", action="store_true", help="warnings only")
     return ap
 
@@ -85,15 +88,17 @@ def preset_config(arch: str | None, method: str | None) -> Path | None:
     return None
 
 
-def flag_overrides(args) -> list[str]:
-    """The explicit flags as `--set` strings (applied after the config file, before --set)."""
+def flag_overrides(args) -> list[tuple[str, str]]:
+    """The explicit flags as (flag, `--set` string) pairs (applied after the config file, before --set);
+    a bad value is reported under its flag, e.g. "--epochs -1: train.epochs must be an integer >= 1"."""
     out = []
     for flag, key in (("arch", "model.arch"), ("method", "method.name"), ("data", "data.root"),
                       ("epochs", "train.epochs"), ("batch_size", "train.batch_size"),
                       ("image_size", "data.image_size"), ("seed", "train.seed"), ("device", "train.device")):
         value = getattr(args, flag)
         if value is not None:
-            out.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
+            text = f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
+            out.append((f"--{flag.replace('_', '-')} {value}", text))
     return out
 
 
@@ -124,6 +129,8 @@ def run(args, make_config, prog: str) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         if args.resume:
+            if args.overwrite:
+                raise ConfigError("--resume continues a run and --overwrite replaces it; give one of them")
             ignored = [f for f in ("config", "arch", "method", "data") if getattr(args, f)]
             if ignored:
                 raise ConfigError(f"--resume takes the run's own config.yaml; drop --{', --'.join(ignored)} "
@@ -134,7 +141,7 @@ def run(args, make_config, prog: str) -> int:
             prefix = "" if cfg.data.dataset == "cub" else f"{cfg.data.dataset}-"
             out = args.out or REPO / "runs" / f"{prefix}{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
                                              f"{time.strftime('%Y%m%d-%H%M%S')}"
-            summary = train(cfg, out, overrides=None)
+            summary = train(cfg, out, overrides=None, overwrite=args.overwrite)
     except (ConfigError, TrainingError, CubFormatError, DatasetFormatError, CheckpointError, ImageLoadError,
             OSError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)

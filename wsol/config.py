@@ -3,13 +3,16 @@
     cfg = load_config("configs/cub/vgg_gap_art.yaml", overrides=["train.epochs=3", "method.art.beta=50"])
     save_config(cfg, run_dir / "config.yaml")
 
-Unknown keys and values of the wrong type are errors that name the key (with the file it
-came from) and list the valid keys, so a typo never runs silently with a default.
+Unknown keys, values of the wrong type and numbers out of range are errors that name the key,
+where it came from (the file, or the `--set key=value` / flag that set it) and what is valid, so
+a typo never runs silently with a default. Each section's ``LIMITS`` gives its numbers' ranges;
+every float must be finite.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -24,22 +27,84 @@ from wsol.methods.ig_norm import IGNormConfig
 from wsol.methods.pgd import PGDConfig
 
 __all__ = [
-    "ARTConfig", "Config", "ConfigError", "DataConfig", "MethodConfig", "ModelConfig", "OptimConfig",
+    "ARTConfig", "Config", "ConfigError", "Range", "DataConfig", "MethodConfig", "ModelConfig", "OptimConfig",
     "SyntheticConfig", "TrainConfig", "ValConfig", "config_to_dict", "from_dict", "load_config",
-    "save_config", "apply_overrides",
+    "save_config", "apply_overrides", "check_limits",
 ]
 
 
-_FRACTION = re.compile(r"^\s*\d+(\.\d*)?\s*/\s*\d+(\.\d*)?\s*$")
+_FRACTION = re.compile(r"^\s*[-+]?\d+(\.\d*)?\s*/\s*\d+(\.\d*)?\s*$")
 
 
 class ConfigError(ValueError):
-    """A config file or override names an unknown key or gives a value of the wrong type."""
+    """A config file or override names an unknown key or gives a value of the wrong type or range.
+
+    ``key``: the dotted key (or section) the problem is in, when known ("" for the top level).
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric setting: lo <= v <= hi (< where open); floats must also be finite."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, v) -> bool:
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
+
+    def describe(self, integer: bool) -> str:
+        """E.g. 'an integer >= 1', 'a finite number in (0, 10]'."""
+        what = "an integer" if integer else "a finite number"
+        if self.lo is not None and self.hi is not None:
+            return f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{what} {'>' if self.lo_open else '>='} {self.lo:g}"
+        if self.hi is not None:
+            return f"{what} {'<' if self.hi_open else '<='} {self.hi:g}"
+        return what
+
+
+_ANY = Range()
+_NONNEG = Range(0)
+_POSITIVE = Range(0, lo_open=True)
+_ONE_UP = Range(1)
+_UNIT = Range(0, 1)
+_FRACTION_OPEN = Range(0, 1, lo_open=True)       # (0, 1]
+
+
+def check_limits(cls, values: dict, where: str = "") -> None:
+    """Raise ConfigError for a number in `values` outside `cls.LIMITS` (any number: finite)."""
+    limits = getattr(cls, "LIMITS", {})
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        valid = limits.get(key, _ANY)
+        if value not in valid:
+            raise ConfigError(f"{_join(where, key)} must be {valid.describe(isinstance(value, int))}, "
+                              f"got {value!r}", key=_join(where, key))
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 @dataclass
 class SyntheticConfig:
     """The built-in synthetic CUB-format dataset used when `data.root` is not set."""
+
+    LIMITS: ClassVar[dict] = {"num_classes": Range(1, 256), "images_per_class": Range(2), "size": Range(32),
+                              "seed": _NONNEG, "train_fraction": Range(0, 1, lo_open=True, hi_open=True)}
 
     num_classes: int = 10
     images_per_class: int = 60
@@ -51,6 +116,9 @@ class SyntheticConfig:
 @dataclass
 class DataConfig:
     CHOICES: ClassVar[dict] = {"dataset": ("cub", "cifar10", "svhn", "gtsrb", "flowers17", "flowers102")}
+    LIMITS: ClassVar[dict] = {"image_size": _ONE_UP, "resize_size": _ONE_UP, "val_per_class": _NONNEG,
+                              "fold": Range(1, 3), "pad": _NONNEG, "hflip": _UNIT, "color_jitter": _NONNEG,
+                              "rotation": Range(0, 180), "num_workers": _NONNEG}
 
     dataset: str = "cub"               # cub (WSOL, boxes) or a classification set (tools/train_classifier.py)
     root: str | None = None            # CUB folder (official layout or wsolevaluation metadata); None: synthetic
@@ -73,6 +141,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    LIMITS: ClassVar[dict] = {"num_classes": _ONE_UP, "adl_drop_rate": _UNIT, "adl_gamma": _UNIT}
+
     arch: str = "vgg_gap"
     num_classes: int | None = None     # None: from the data; set, it must match the data
     pretrained: bool | str = False     # True: ImageNet weights from the local cache; or a file path
@@ -92,6 +162,9 @@ class ARTConfig:
                                "attack_bn_mode": ("train", "eval"), "attack_grad_wrt": ("raw", "normalized"),
                                "bn_stats": ("all", "ce"),
                                "mode": ("faithful", "fast")}
+    LIMITS: ClassVar[dict] = {"epsilon": _NONNEG, "step_size": _NONNEG, "steps": _NONNEG, "fast_steps": _NONNEG,
+                              "topk": _ONE_UP, "beta": _POSITIVE, "lam": _NONNEG,
+                              "fast_pair_fraction": _FRACTION_OPEN, "topk_fraction": _FRACTION_OPEN}
 
     epsilon: float = 2 / 255           # L-inf radius of the training attack, [0,1] units
     steps: int = 3                     # T attack iterations
@@ -112,13 +185,7 @@ class ARTConfig:
     fast_pair_fraction: float = 0.25   # fast mode: fraction of pairs L_attr is estimated on (unbiased)
 
     def __post_init__(self) -> None:
-        checks = [("epsilon", self.epsilon >= 0), ("step_size", self.step_size >= 0), ("steps", self.steps >= 0),
-                  ("fast_steps", self.fast_steps >= 0), ("topk", self.topk >= 1), ("beta", self.beta > 0),
-                  ("lam", self.lam >= 0), ("fast_pair_fraction", 0 < self.fast_pair_fraction <= 1),
-                  ("topk_fraction", self.topk_fraction is None or 0 < self.topk_fraction <= 1)]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f"art.{name}={getattr(self, name)!r} is out of range")
+        check_limits(type(self), vars(self), "art")
 
 
 @dataclass
@@ -133,6 +200,10 @@ class MethodConfig:
 @dataclass
 class OptimConfig:
     """SGD with Nesterov momentum, new layers at lr * new_layer_lr_mult, step decay (REFERENCE §1.4)."""
+
+    LIMITS: ClassVar[dict] = {"lr": Range(0, 10, lo_open=True), "new_layer_lr_mult": Range(0, 1000),
+                              "momentum": Range(0, 1, hi_open=True), "weight_decay": Range(0, 1, hi_open=True),
+                              "lr_step": _ONE_UP, "lr_gamma": _FRACTION_OPEN, "grad_clip": _POSITIVE}
 
     lr: float = 0.01
     new_layer_lr_mult: float = 10.0
@@ -153,6 +224,10 @@ class ValConfig:
                                                  "gradcampp_loc", "ig_loc", "smoothgrad_loc", "gradshap_loc",
                                                  "pgd_acc", "last"),
                                "protocol": ("wsolevaluation", "paper")}
+    LIMITS: ClassVar[dict] = {"every": _ONE_UP, "cam_curve_interval": Range(0, 0.5, lo_open=True),
+                              "batch_size": _ONE_UP, "max_images": _ONE_UP, "pgd_every": _NONNEG,
+                              "pgd_steps": _NONNEG, "pgd_epsilon": _NONNEG, "pgd_step_size": _NONNEG,
+                              "pgd_max_images": _ONE_UP}
 
     every: int = 1                     # epochs
     saliencies: list = field(default_factory=lambda: ["grad", "cam"])
@@ -171,6 +246,8 @@ class ValConfig:
 @dataclass
 class TrainConfig:
     CHOICES: ClassVar[dict] = {"amp": ("none", "bf16")}
+    LIMITS: ClassVar[dict] = {"epochs": _ONE_UP, "batch_size": _ONE_UP, "seed": _NONNEG, "log_every": _ONE_UP,
+                              "max_steps_per_epoch": _ONE_UP, "nan_tolerance": _NONNEG}
 
     epochs: int = 200
     batch_size: int = 12
@@ -219,7 +296,7 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
             except ConfigError as err:
                 errors.append(str(err))
         raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{where}: expected {_type_name(tp)}, got {value!r}")
+                          f"{where}: expected {_type_name(tp)}, got {value!r}", key=where)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -254,7 +331,7 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
             return value
     else:
         return value
-    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}", key=where)
 
 
 def _type_name(tp: Any) -> str:
@@ -268,22 +345,29 @@ def _type_name(tp: Any) -> str:
 
 
 def from_dict(cls, data: dict, where: str = "config"):
-    """Build dataclass `cls` from a (nested) dict; unknown keys raise ConfigError listing valid ones."""
+    """Build dataclass `cls` from a (nested) dict at dotted key `where` ("" for the top level).
+
+    Unknown keys raise ConfigError listing the valid ones; wrong types, choices and numbers
+    outside ``cls.LIMITS`` raise ConfigError naming the key and what is valid.
+    """
+    name = where or "config"
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{name}: expected a mapping, got {data!r}", key=where)
     types_ = _field_types(cls)
     unknown = sorted(set(data) - set(types_))
     if unknown:
-        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(repr(k) for k in unknown)}; valid keys: {', '.join(types_)}")
-    kwargs = {k: _check_value(v, types_[k], f"{where}.{k}") for k, v in data.items()}
+        raise ConfigError(f"{name}: unknown key{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(repr(k) for k in unknown)}; valid keys: {', '.join(types_)}", key=where)
+    kwargs = {k: _check_value(v, types_[k], _join(where, k)) for k, v in data.items()}
     for key, valid in getattr(cls, "CHOICES", {}).items():
         if key in kwargs and kwargs[key] not in valid:
-            raise ConfigError(f"{where}.{key}: {kwargs[key]!r} is not one of {', '.join(map(str, valid))}")
+            raise ConfigError(f"{_join(where, key)}: {kwargs[key]!r} is not one of {', '.join(map(str, valid))}",
+                              key=_join(where, key))
+    check_limits(cls, kwargs, where)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:  # a section's own validation (e.g. PGDConfig.__post_init__)
-        raise ConfigError(f"{where}: {err}") from err
+        raise ConfigError(f"{name}: {err}", key=getattr(err, "key", None) or where) from err
 
 
 def config_to_dict(cfg) -> dict:
@@ -358,18 +442,47 @@ def apply_overrides(data: dict, overrides: list[str], cls=None) -> dict:
     return out
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None,
+Override = str | tuple[str, str]   # "key=value", or (label, "key=value"), e.g. ("--epochs -1", "train.epochs=-1")
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[Override] | None = None,
                 base: dict | None = None) -> Config:
-    """Config from defaults <- `base` dict <- YAML file <- `--set` overrides."""
+    """Config from defaults <- `base` dict <- YAML file <- `--set` overrides.
+
+    An error names where the bad value came from: the override that set the key (``--set
+    key=value``, or the label of a (label, "key=value") pair: a command-line flag), else the file
+    (or "config" without one).
+    """
     data: dict = dict(base or {})
-    where = "config"
+    source = "config"
     if path is not None:
         path = Path(path)
         data = _merge(data, _read_yaml(path))
-        where = str(path)
-    data = apply_overrides(data, list(overrides or []))
-    cfg = from_dict(Config, data, where)
-    return cfg
+        source = str(path)
+    applied = []  # (label, dotted key)
+    for item in overrides or []:
+        label, text = item if isinstance(item, tuple) else (f"--set {item}", item)
+        try:
+            data = apply_overrides(data, [text])
+        except ConfigError as err:
+            raise ConfigError(str(err).replace(f"--set {text}", label, 1)) from err
+        applied.append((label, text.partition("=")[0].strip()))
+    try:
+        return from_dict(Config, data, "")
+    except ConfigError as err:
+        raise ConfigError(f"{_blame(err.key, applied) or source}: {err}", key=err.key) from err
+
+
+def _blame(key: str | None, applied: list[tuple[str, str]]) -> str | None:
+    """The override(s) behind a problem at dotted `key`: the last one that set it (or a section
+    above it), else every one inside it (a section's cross-field check); None: none did."""
+    if key is None:
+        return None
+    above = [label for label, k in applied if key == k or key.startswith(k + ".")]
+    if above:
+        return above[-1]
+    inside = [label for label, k in applied if not key or k.startswith(key + ".")]
+    return ", ".join(dict.fromkeys(inside)) or None
 
 
 def save_config(cfg: Config, path: str | os.PathLike) -> Path:

@@ -1,4 +1,8 @@
-"""Validate a CUB folder (either layout) and summarise it; collects every problem."""
+"""Validate a CUB folder (either layout) and summarise it; collects every problem.
+
+Beyond the files' own format, a split with no images (or, for wsolevaluation metadata, no
+train split) is a problem: training refuses such a dataset.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .cub import SPLITS, CubSplit, detect_layout, official_split
+from .errors import DataFormatError
 from .cub.official import _parse_official
 from .cub.wsoleval import _parse_wsoleval
 from .images import ImageLoadError, load_mask, load_rgb
@@ -27,15 +32,20 @@ class DatasetReport:
     boxes_per_image: tuple[int, float, int] = (0, 0.0, 0)  # min, mean, max
     masks_found: int = 0
     problems: list[str] = field(default_factory=list)
+    metadata_ok: bool = True           # False: the text files did not parse; the counts mean nothing
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def summary_lines(self) -> list[str]:
+        """The summary; only the layout line when the metadata is broken (its counts would mislead)."""
+        layout = f"layout:          {self.layout} ({self.root})"
+        if not self.metadata_ok:
+            return [] if self.layout == "unknown" else [layout]
         lo, mean, hi = self.boxes_per_image
         return [
-            f"layout:          {self.layout} ({self.root})",
+            layout,
             f"images:          {self.num_images}",
             f"classes:         {self.num_classes}",
             "splits:          " + ", ".join(f"{k} {v}" for k, v in self.splits.items()),
@@ -83,26 +93,16 @@ def check_dataset(
     """
     try:
         layout, root = detect_layout(path)
+    except DataFormatError as err:
+        return DatasetReport("unknown", Path(path), problems=list(err.problems), metadata_ok=False)
     except (FileNotFoundError, ValueError) as err:
-        return DatasetReport("unknown", Path(path), problems=[str(err)])
+        return DatasetReport("unknown", Path(path), problems=[str(err)], metadata_ok=False)
     report = DatasetReport(layout, root)
-    splits: list[CubSplit] = []
     if layout == "official":
-        data, problems = _parse_official(root, skip_bad_images=True)
-        report.problems = problems + [msg for _, msg in data.bad_images]
-        if not problems:
-            names = ("train", "val", "test") if val_per_class > 0 else ("train", "test")
-            splits = [official_split(data, s, val_per_class) for s in names]
-            missing = [s.image_id for sp in splits for s in sp.samples if not s.mask_paths]
-            if data.seg_root is not None and missing:
-                report.problems += [f"{data.seg_root}: no mask for {m}" for m in missing]
+        splits = _official_splits(root, val_per_class, report)
     else:
-        for name in SPLITS:
-            if (root / name).is_dir():
-                split, probs = _parse_wsoleval(root / name, name, image_root, None, decode)
-                report.problems += probs
-                if split is not None:
-                    splits.append(split)
+        splits = _wsoleval_splits(root, image_root, decode, report)
+    report.problems += _empty_split_problems(layout, root, splits)
     for split in splits:
         report.masks_found += _check_files(split, decode, report.problems, progress)
     report.splits = {s.name: len(s) for s in splits}
@@ -112,3 +112,42 @@ def check_dataset(
     if counts:
         report.boxes_per_image = (min(counts), float(np.mean(counts)), max(counts))
     return report
+
+
+def _official_splits(root: Path, val_per_class: int, report: DatasetReport) -> list[CubSplit]:
+    data, problems = _parse_official(root, skip_bad_images=True)
+    report.problems = problems + [msg for _, msg in data.bad_images]
+    if problems:
+        report.metadata_ok = False
+        return []
+    names = ("train", "val", "test") if val_per_class > 0 else ("train", "test")
+    splits = [official_split(data, s, val_per_class) for s in names]
+    missing = [s.image_id for sp in splits for s in sp.samples if not s.mask_paths]
+    if data.seg_root is not None and missing:
+        report.problems += [f"{data.seg_root}: no mask for {m}" for m in missing]
+    return splits
+
+
+def _wsoleval_splits(root: Path, image_root, decode: bool, report: DatasetReport) -> list[CubSplit]:
+    splits = []
+    for name in SPLITS:
+        if (root / name).is_dir():
+            split, probs = _parse_wsoleval(root / name, name, image_root, None, decode)
+            report.problems += probs
+            if split is None:
+                report.metadata_ok = False
+            else:
+                splits.append(split)
+    return splits
+
+
+def _empty_split_problems(layout: str, root: Path, splits: list[CubSplit]) -> list[str]:
+    """A split without images, or wsolevaluation metadata without a train split: training refuses both."""
+    where = {"official": lambda name: root / "train_test_split.txt",
+             "wsoleval": lambda name: root / name / "image_ids.txt"}[layout]
+    problems = [f"{where(s.name)}: the {s.name} split has no images" + (
+                "; training needs at least one training image" if s.name == "train" else "")
+                for s in splits if not len(s)]
+    if layout == "wsoleval" and not (root / "train").is_dir():
+        problems.append(f"{root / 'train'}: no train split (image_ids.txt, ...); training needs one")
+    return problems

@@ -3,9 +3,10 @@
 ``<stem>.safetensors`` holds the state dict; ``<stem>.json`` holds what is needed to rebuild
 and check the model (arch, num_classes, the ``build_model`` arguments, class names, image
 size, config) plus anything the caller adds (epoch, metrics, ...) and the SHA-256 of the
-tensor file, so a tensor file and a JSON from different saves are never paired silently.
+tensor file, so a tensor file and a JSON from different saves (or a corrupted tensor file) are
+never paired silently; checkpoints written before the hash was recorded still load.
 Both files are written to temporary names and renamed into place, so a failed write leaves
-the previous checkpoint intact.
+the previous checkpoint intact. Tensors holding NaN or Inf are refused at save and at load.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from safetensors.torch import load_file, save_file
 
 __all__ = [
     "CheckpointError",
+    "NonFiniteCheckpoint",
     "FORMAT_VERSION",
+    "nonfinite_tensors",
     "save_checkpoint",
     "resolve_checkpoint",
     "read_checkpoint_meta",
@@ -36,6 +39,21 @@ _SUFFIXES = (".safetensors", ".json")
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not match what the caller expects."""
+
+
+class NonFiniteCheckpoint(CheckpointError):
+    """Tensors holding NaN or Inf (a diverged model): never written, never loaded."""
+
+
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors in `tensors` that hold a NaN or Inf, in order."""
+    return [name for name, t in tensors.items()
+            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+
+
+def _nonfinite_message(names: list[str], total: int) -> str:
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{len(names)} of {total} tensors hold NaN or Inf ({shown})"
 
 
 def _stem(path: str | os.PathLike) -> Path:
@@ -69,14 +87,19 @@ def save_checkpoint(
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically; returns the JSON path.
 
     ``model`` must come from :func:`wsol.models.build_model` (it needs ``build_args``).
-    Raises CheckpointError (the previous checkpoint, if any, is left as it was).
+    Raises CheckpointError (the previous checkpoint, if any, is left as it was), and its
+    subclass NonFiniteCheckpoint when a tensor holds NaN or Inf.
     """
     build_args = getattr(model, "build_args", None)
     if not build_args:
         raise CheckpointError("model has no build_args; build it with wsol.models.build_model")
     stem = _stem(path)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise NonFiniteCheckpoint(f"{stem}.safetensors: not written: {_nonfinite_message(bad, len(tensors))}; "
+                                  "the previous checkpoint, if any, is kept")
+    stem.parent.mkdir(parents=True, exist_ok=True)
     tmp_t, tmp_j = _tmp_in(stem.parent, ".safetensors"), _tmp_in(stem.parent, ".json")
     try:
         save_file(tensors, str(tmp_t), metadata={"format": str(FORMAT_VERSION)})
@@ -165,6 +188,9 @@ def load_checkpoint(
             "segmenter" for segmentation.load_segmenter).
     Returns:
         (model in eval mode, metadata dict).
+    Raises:
+        CheckpointError naming the file: missing, unreadable, not matching, corrupt or from
+        another save (SHA-256), or NonFiniteCheckpoint when tensors hold NaN or Inf.
     """
     from wsol.models import build_model
 
@@ -176,13 +202,8 @@ def load_checkpoint(
         raise CheckpointError(f"{stem.with_suffix('.json')}: a {found} checkpoint, expected a {kind} "
                               f"(load it with {how})")
     _check_expected(stem.with_suffix(".json"), meta, arch, num_classes)
+    state = _load_tensors(stem, meta, map_location)
     tfile = stem.with_suffix(".safetensors")
-    if meta.get("tensors_sha256") and _sha256(tfile) != meta["tensors_sha256"]:
-        raise CheckpointError(f"{tfile}: tensor file does not match {stem.name}.json (different saves?)")
-    try:
-        state = load_file(str(tfile), device=str(map_location))
-    except (OSError, SafetensorError) as err:
-        raise CheckpointError(f"{tfile}: unreadable checkpoint tensors ({err})") from err
     model = (builder or build_model)(**meta["build_args"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -194,3 +215,21 @@ def load_checkpoint(
             f"unexpected {sorted(unexpected)[:8]}"
         )
     return model.eval(), meta
+
+
+def _load_tensors(stem: Path, meta: dict, map_location) -> dict[str, torch.Tensor]:
+    """The state dict of ``<stem>.safetensors``, checked against the JSON's SHA-256 (when it has one)."""
+    tfile = stem.with_suffix(".safetensors")
+    expected = meta.get("tensors_sha256")
+    if expected and _sha256(tfile) != expected:
+        raise CheckpointError(f"{tfile}: tensor file does not match {stem.name}.json (its SHA-256 differs from "
+                              "the one recorded there): corrupt or from another save")
+    try:
+        state = load_file(str(tfile), device=str(map_location))
+    except (OSError, SafetensorError) as err:
+        raise CheckpointError(f"{tfile}: unreadable checkpoint tensors ({err})") from err
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise NonFiniteCheckpoint(f"{tfile}: {_nonfinite_message(bad, len(state))}; the model diverged "
+                                  "before this save and cannot be used")
+    return state

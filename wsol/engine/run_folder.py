@@ -1,15 +1,24 @@
-"""A run folder's bookkeeping: metrics.jsonl, and whether a folder holds a finished or a stopped
-run of a given config (callers reuse or resume only runs of the config they asked for)."""
+"""A run folder's bookkeeping: metrics.jsonl, whether a folder holds a finished or a stopped run
+of a given config (callers reuse or resume only runs of the config they asked for), and the
+guards that keep a new run from mixing its files into an old one's."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from wsol.config import Config, ConfigError, config_to_dict
 
-__all__ = ["RunConfigMismatch", "append_jsonl", "truncate_metrics", "finished_run", "resumable_run"]
+__all__ = ["RunConfigMismatch", "RunExists", "append_jsonl", "truncate_metrics", "finished_run", "resumable_run",
+           "check_new_run", "clear_run", "discard_unstarted"]
+
+log = logging.getLogger(__name__)
+
+# what train() and the evaluation tools write into a run folder (nothing else is ever deleted)
+RUN_FILES = ("config.yaml", "checkpoint-*.json", "checkpoint-*.safetensors", "train-state-*.pt", "metrics.jsonl",
+             "report.json", "eval-*.json", "eval-*.png", ".tmp-*")
 
 
 def append_jsonl(path: Path, record: dict) -> None:
@@ -83,3 +92,51 @@ def resumable_run(out_dir: str | os.PathLike, cfg: Config) -> bool:
     if diff:
         raise _mismatch(run, "stopped", diff)
     return True
+
+
+class RunExists(ConfigError):
+    """A new run was asked for in a folder that already holds one."""
+
+
+def _run_files(run: Path) -> list[Path]:
+    if not run.is_dir():
+        return []
+    return sorted({p for pattern in RUN_FILES for p in run.glob(pattern) if p.is_file()})
+
+
+def check_new_run(run: Path, overwrite: bool) -> None:
+    """Refuse to start a new run in `run` when it holds one (anything beyond a config.yaml of a run
+    that never finished an epoch), unless `overwrite` (then :func:`clear_run` empties it later)."""
+    held = [p.name for p in _run_files(run) if p.name != "config.yaml"]
+    if held and not overwrite:
+        shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+        raise RunExists(f"{run}: this folder already holds a training run ({shown}); pass --resume {run} to "
+                        "continue it, or --overwrite to replace it (its checkpoints, config, metrics and "
+                        "reports are deleted)")
+
+
+def clear_run(run: Path) -> None:
+    """Delete the files a run wrote in `run` (RUN_FILES); other files and the folder stay."""
+    n = _delete_run_files(run)
+    if n:
+        log.warning("%s: deleted %d file(s) of the run that was there (--overwrite)", run, n)
+
+
+def discard_unstarted(run: Path, created: bool) -> None:
+    """After a new run failed before its first checkpoint: delete what it wrote, and the folder
+    when this run created it (and it is empty), so no folder is left holding only config.yaml."""
+    if (run / "checkpoint-last.json").is_file():
+        return
+    n = _delete_run_files(run)
+    if created and run.is_dir() and not any(run.iterdir()):
+        run.rmdir()
+        log.warning("removed %s: the run stopped before its first checkpoint", run)
+    elif n:
+        log.warning("%s: deleted the %d file(s) of a run that stopped before its first checkpoint", run, n)
+
+
+def _delete_run_files(run: Path) -> int:
+    files = _run_files(run)
+    for path in files:
+        path.unlink(missing_ok=True)
+    return len(files)

@@ -4,11 +4,14 @@ Each map (any size, float) is resized with cv2 bicubic to 224 x 224 and min-max
 normalised; GT boxes are rescaled with wsolevaluation's int(v * 224 / W) rule; masks are
 resized with nearest neighbour. OpenImages-style masks (``id,mask_path,ignore_path``) are
 foreground at > 0.5 (any non-zero pixel), with ignore pixels (encoded 255) left out of PxAP;
-CUB soft masks found beside the images are foreground at >= 128.
+CUB soft masks found beside the images are foreground at >= 128. A map holding NaN or Inf is
+scored exactly as wsolevaluation scores it (NaN: an all-zero map, a miss) and counted in the
+result's ``nonfinite_maps``, with a warning naming the first images.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -23,6 +26,8 @@ from wsol.localization import normalize_scoremap
 from wsol.metrics import BoxEvaluator, PxAPEvaluator
 
 SIZE = 224
+
+log = logging.getLogger(__name__)
 
 
 def gt_mask(sample: Sample, size: int = SIZE) -> np.ndarray:
@@ -49,7 +54,8 @@ def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike
             e.g. ``001.Black_footed_Albatross/x.jpg.npy``; ``<image_id without suffix>.npy`` also works).
         metadata: a wsolevaluation split folder (``.../test`` with image_ids.txt, ...).
     Raises:
-        FileNotFoundError listing the missing maps; ValueError for a map that is not 2-D.
+        FileNotFoundError listing the missing maps; ValueError naming the file for a map that is
+        not a .npy array, not 2-D, empty, or not real numbers.
     """
     metadata = Path(metadata)
     split = read_wsoleval(metadata.parent, metadata.name, image_root=image_root, require_images=False,
@@ -62,18 +68,20 @@ def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike
     has_boxes = all(s.boxes for s in split.samples)  # OpenImages-style metadata has masks only
     boxes = BoxEvaluator(cam_curve_interval=cam_curve_interval) if has_boxes else None
     masks = PxAPEvaluator(cam_curve_interval=cam_curve_interval) if split.has_masks else None
+    nonfinite = []
     for sample, path in tqdm(list(zip(split.samples, paths)), desc="scoring maps", unit="map"):
-        raw = np.load(path)
-        if raw.ndim != 2:
-            raise ValueError(f"{path}: expected a 2-D score map, got shape {raw.shape}")
+        raw = load_scoremap(path)
+        if not np.isfinite(raw).all():
+            nonfinite.append(sample.image_id)
         norm = normalize_scoremap(raw, (SIZE, SIZE))
         if boxes is not None:
             gt = resize_boxes_wsoleval(np.asarray(sample.boxes).reshape(-1, 4), sample.size, (SIZE, SIZE))
             boxes.accumulate(norm[None], [gt])
         if masks is not None:
             masks.accumulate(norm[None], gt_mask(sample)[None])
+    _warn_nonfinite(scoremaps, nonfinite)
     result = {"num_images": len(split), "cam_curve_interval": cam_curve_interval, "metadata": str(metadata),
-              "scoremaps": str(scoremaps)}
+              "scoremaps": str(scoremaps), "nonfinite_maps": len(nonfinite)}
     if boxes is not None:
         box = boxes.compute()
         result.update(MaxBoxAcc={"50": box["MaxBoxAcc"]["50"]}, MaxBoxAccV2=box["MaxBoxAccV2"],
@@ -82,6 +90,41 @@ def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike
         m = masks.compute()
         result.update(PxAP=m["PxAP"], mIoU=m["mIoU"], mIoU_threshold=m["mIoU_threshold"])
     return result
+
+
+def load_scoremap(path: Path) -> np.ndarray:
+    """The (h, w) real-valued array saved at `path` (h, w >= 1); ValueError naming the file otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+        if head.startswith(b"PK"):
+            raise ValueError("an .npz archive")
+        if head != b"\x93NUMPY":
+            raise ValueError("not a .npy file (no numpy header: a pickle, text or another format)")
+        raw = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        what = "holds Python objects (dtype object)" if "Object arrays" in str(err) else str(err)
+        raise ValueError(f"{path}: {what}; expected one 2-D float array saved with np.save") from err
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path}: unreadable .npy file ({err})") from err
+    return _checked_map(path, raw)
+
+
+def _checked_map(path: Path, raw: np.ndarray) -> np.ndarray:
+    if raw.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-D score map, got shape {raw.shape}")
+    if raw.size == 0:
+        raise ValueError(f"{path}: empty score map (shape {raw.shape}); expected at least 1 x 1")
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected real numbers, got dtype {raw.dtype}")
+    return raw
+
+
+def _warn_nonfinite(scoremaps, ids: list[str]) -> None:
+    if ids:
+        log.warning("%s: %d score map(s) hold NaN or Inf (%s%s); scored as wsolevaluation does (a NaN map "
+                    "becomes all zeros: a miss); counted in nonfinite_maps", scoremaps, len(ids),
+                    ", ".join(ids[:5]), ", ..." if len(ids) > 5 else "")
 
 
 def _map_path(root: Path, image_id: str) -> Path | None:

@@ -7,6 +7,11 @@ A run folder holds config.yaml (the effective config), checkpoint-last.* and che
 (safetensors + JSON), train-state-<epoch>.pt (optimizer, scheduler, RNG states, referenced
 from checkpoint-last.json), metrics.jsonl (one line per epoch) and report.json.
 
+Nothing is lost: a new run refuses a folder that holds one (unless `overwrite`), config.yaml is
+written once the data and model are ready, a run that stops before its first checkpoint leaves
+no folder behind, and weights holding NaN or Inf are never saved (training stops, naming the
+last checkpoint, which is finite).
+
 Reproducibility: every epoch's shuffling and augmentation are seeded from (seed, epoch, rank),
 and the torch / numpy / python RNG states are saved with each checkpoint, so a run resumed from
 its last checkpoint ends with the same weights and metrics as one that never stopped.
@@ -31,11 +36,13 @@ from wsol.config import Config, ConfigError, config_to_dict, load_config, save_c
 from wsol.methods import build_method
 from wsol.models import PretrainedWeightsMissing, build_model
 
-from .checkpoint import CheckpointError, read_checkpoint_meta, resolve_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointError, NonFiniteCheckpoint, read_checkpoint_meta, resolve_checkpoint,
+                         save_checkpoint)
 from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_buffers, broadcast_parameters,
                           cleanup_distributed, gather_objects, init_distributed, resolve_device,
                           sync_gradients)
-from .run_folder import RunConfigMismatch, append_jsonl, finished_run, resumable_run, truncate_metrics
+from .run_folder import (RunConfigMismatch, RunExists, append_jsonl, check_new_run, clear_run, discard_unstarted,
+                         finished_run, resumable_run, truncate_metrics)
 from .train_data import prepare_data, seed_epoch, synthetic_root, train_loader, val_loader
 from .train_state import (RunState, load_train_state, rng_state, save_train_state, seed_everything, select_better,
                           set_rng_state)
@@ -44,7 +51,7 @@ from .validate import validate
 # prepare_data, synthetic_root (train_data) and the run-folder checks (run_folder) are re-exported:
 # callers of train() use them to find its data and to reuse or resume its runs.
 __all__ = ["TrainingError", "train", "build_training_model", "build_optimizer", "prepare_data", "synthetic_root",
-           "RunConfigMismatch", "finished_run", "resumable_run"]
+           "RunConfigMismatch", "RunExists", "finished_run", "resumable_run"]
 
 log = logging.getLogger(__name__)
 
@@ -206,15 +213,21 @@ class Trainer:
         stats = ", ".join(f"{k}={v:.4g}" for k, v in out.stats.items())
         where = f"epoch {epoch + 1}, step {i + 1}"
         if self.state.nonfinite > self.cfg.train.nan_tolerance:
-            last = self.run / "checkpoint-last.json"
-            kept = (f"the last good checkpoint is {last} (epoch {self.state.epoch})" if last.is_file()
-                    else "no checkpoint was written yet")
             raise TrainingError(f"non-finite loss ({out.loss.item()}; {stats}) at {where}; training stopped, "
-                                f"{kept}. Lower optim.lr, or set train.nan_tolerance to skip such steps.")
+                                f"{self._last_good()}. Lower optim.lr, or set train.nan_tolerance to skip such steps.")
         log.warning("non-finite loss at %s (%s); step skipped (%d of %d tolerated)", where, stats,
                     self.state.nonfinite, self.cfg.train.nan_tolerance)
 
     # ---- checkpoints and logs
+    def _last_good(self) -> str:
+        """Which checkpoint the run can go on from (checkpoint-last: never written with NaN or Inf)."""
+        last = self.run / "checkpoint-last.json"
+        try:
+            epoch = read_checkpoint_meta(last).get("epoch")
+        except CheckpointError:
+            return "no checkpoint was written yet"
+        return f"the last good checkpoint is {last} (epoch {epoch})"
+
     def _checkpoint(self, epoch: int, metrics: dict, is_best: bool) -> None:
         info = self.info
         rngs = gather_objects(rng_state(), info)
@@ -233,6 +246,10 @@ class Trainer:
             if is_best:
                 save_checkpoint(self.run / "checkpoint-best", self.model, **common,
                                 extra=extra | {"selected_by": self.cfg.val.select_metric})
+        except NonFiniteCheckpoint as err:
+            (self.run / name).unlink(missing_ok=True)
+            raise TrainingError(f"the weights went non-finite in epoch {epoch + 1}: {err}; training stopped, "
+                                f"{self._last_good()}. Lower optim.lr, or set optim.grad_clip.") from err
         except CheckpointError as err:
             (self.run / name).unlink(missing_ok=True)
             raise TrainingError(f"{err}; training stopped at epoch {epoch + 1}") from err
@@ -336,25 +353,38 @@ def _brief(metrics: dict) -> str:
 
 
 def train(cfg: Config | None, out_dir: str | os.PathLike, resume: bool = False,
-          overrides: list[str] | None = None) -> dict:
+          overrides: list | None = None, overwrite: bool = False) -> dict:
     """Train per `cfg` into `out_dir` (or resume the run there; its config.yaml <- `overrides`).
 
+    A new run refuses an `out_dir` that holds a run (RunExists) unless `overwrite`, which deletes
+    that run's files once the new run's data and model are ready. A new run that stops before its
+    first checkpoint deletes what it wrote (and the folder, if it made it).
     Returns the run report (also written to report.json). Raises ConfigError for bad settings,
     TrainingError when training cannot go on.
     """
     run = Path(out_dir)
     info = init_distributed(cfg.train.device if cfg is not None else "auto")
+    created, wrote = not run.exists(), False
     try:
         if resume:
             resolve_checkpoint(run / "checkpoint-last")
             cfg = load_config(run / "config.yaml", overrides=overrides)
         elif cfg is None:
             raise ValueError("train() needs a config unless resume=True")
+        else:
+            check_new_run(run, overwrite)
+        trainer = Trainer(cfg, run, info, resume)
         if info.is_main:
+            if overwrite:
+                clear_run(run)
             run.mkdir(parents=True, exist_ok=True)
+            wrote = True
             save_config(cfg, run / "config.yaml")
         barrier(info)
-        trainer = Trainer(cfg, run, info, resume)
         return trainer.fit()
+    except BaseException:
+        if wrote and not resume:
+            discard_unstarted(run, created)
+        raise
     finally:
         cleanup_distributed(info)
