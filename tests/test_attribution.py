@@ -24,7 +24,6 @@ from wsol.attribution import (
     gradcam,
     gradcampp,
     gradient_shap,
-    heatmap,
     input_gradient,
     integrated_gradients,
     reduce_channels,
@@ -327,7 +326,7 @@ def test_gradcampp_matches_pytorch_grad_cam(arch):
     np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-7, atol=1e-10)
 
 
-# -- reductions, heatmap ---------------------------------------------------------------
+# -- reductions, saliency_maps------------------------------------------------------------
 
 def test_reduce_channels():
     a = torch.randn(2, 3, 4, 5)
@@ -337,17 +336,30 @@ def test_reduce_channels():
     torch.testing.assert_close(reduce_channels(a, "l2"), a.norm(dim=1))
 
 
-def test_heatmap_shapes(resnet):
+def test_saliency_maps_resize_normalise_and_match_the_raw_maps(resnet):
+    import cv2
+
+    from wsol.attribution import saliency_maps
+
     x = _images()
-    g = heatmap(resnet, x, TARGET)
-    assert g.shape == (2, 48, 48)
-    torch.testing.assert_close(g, input_gradient(resnet, x, TARGET).abs().mean(1))
-    c = heatmap(resnet, x, TARGET, method="cam")
-    assert c.shape == (2, 48, 48)
-    small = cam(resnet, x, TARGET)
-    torch.testing.assert_close(c, F.interpolate(small[:, None], size=(48, 48),
-                                                mode="bilinear")[:, 0])
-    assert heatmap(resnet, x, TARGET, method="ig", size=(20, 30), steps=2).shape == (2, 20, 30)
+    g, logits = saliency_maps(resnet, x, TARGET)
+    assert g.shape == (2, 48, 48) and g.dtype == torch.float64
+    torch.testing.assert_close(logits, resnet(x))
+    raw = input_gradient(resnet, x, TARGET).abs().mean(1).double()
+    lo, hi = raw.amin((1, 2), keepdim=True), raw.amax((1, 2), keepdim=True)
+    torch.testing.assert_close(g, (raw - lo) / (hi - lo))
+    c, _ = saliency_maps(resnet, x, TARGET, "cam", size=(20, 30))
+    small = cam(resnet, x, TARGET)[0].double().numpy()
+    up = cv2.resize(small, (30, 20), interpolation=cv2.INTER_CUBIC)   # wsolevaluation's resize
+    np.testing.assert_allclose(c[0].numpy(), (up - up.min()) / (up.max() - up.min()), atol=1e-6)
+    assert float(c.min()) == 0.0 and float(c.max()) == 1.0
+    pred, _ = saliency_maps(resnet, x, None, "cam")                    # predicted class
+    torch.testing.assert_close(pred, saliency_maps(resnet, x, resnet(x).argmax(1), "cam")[0])
+    blurred, _ = saliency_maps(resnet, x, TARGET, "grad", blur=2.0)
+    assert blurred.shape == g.shape and not torch.allclose(blurred, g)
+    assert saliency_maps(resnet, x, TARGET, "ig", size=(20, 30), steps=2)[0].shape == (2, 20, 30)
+    with pytest.raises(ValueError, match="unknown saliency 'nope'"):
+        saliency_maps(resnet, x, TARGET, "nope")
 
 
 # -- art2020 gradient map --------------------------------------------------------------

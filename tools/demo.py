@@ -122,7 +122,7 @@ def run_stage(name: str, config: Path, overrides: list[str], out: Path) -> tuple
     if resume:
         log.info("    %s: continuing the stopped run in %s", name, out)
     t = time.perf_counter()
-    report = train(None, out, resume=True) if resume else train(cfg, out)
+    report = train(None, out, resume=True) if resume else train(cfg, out, overwrite=True)  # the demo's own folder
     elapsed = time.perf_counter() - t
     timing.write_text(json.dumps({"train_s": elapsed}))
     return report, elapsed
@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         test = load_split(root, "test")
         images = [test.image_root / s.image_id for s in test.samples[:: max(1, len(test) // 3)][:3]]
         who = "art" if "art" in runs else "natural"
-        detections = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize")
+        detections, _ = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize",
+                                       overwrite=True)
         for det in detections:
             log.info("    %s -> %s %.2f %s", Path(det["image"]).name, det["class_name"], det["score"], det["boxes"])
         log.info("[6/%d] writing the report", n)

@@ -43,6 +43,7 @@ __all__ = [
     "level_boxes",
     "mask_at_threshold",
     "largest_component",
+    "region_at_threshold",
     "art2020_gray",
     "art2020_box",
 ]
@@ -320,3 +321,30 @@ def art2020_box(scoremap: np.ndarray, threshold: float, size: int = 224) -> np.n
         return np.array([0, 0, 1, 1], dtype=np.int64)
     x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
     return np.array([x, y, x + w, y + h], dtype=np.int64)
+
+
+def region_at_threshold(scoremap: np.ndarray, threshold: float, multi_contour: bool = False,
+                        min_fraction: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """The object region of a [0, 1] map at ``threshold``: a mask and its box(es), which agree.
+
+    Foreground is wsolevaluation's ``uint8(map * 255) > int(tau * max)``; its 8-connected
+    components are the candidate regions. The mask is the largest component (``multi_contour``:
+    every component of at least ``min_fraction`` of the largest's area) and each box is the
+    exact bounding box of one kept component, inclusive ``x0, y0, x1, y1``, largest first.
+
+    Returns:
+        ((H, W) bool mask, (K, 4) int64 boxes); an empty foreground gives an empty mask and
+        ``[[0, 0, 0, 0]]`` (as wsolevaluation's no-contour box).
+    """
+    u8 = _to_uint8(scoremap)
+    fg = (u8 > int(threshold * int(u8.max()))).view(np.uint8) if u8.max() > 0 else np.zeros_like(u8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 1:
+        return np.zeros(u8.shape, dtype=bool), np.zeros((1, 4), dtype=np.int64)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    order = 1 + np.argsort(-areas, kind="stable")
+    keep = [k for k in order if areas[k - 1] >= min_fraction * areas.max()] if multi_contour else order[:1]
+    boxes = [[stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_TOP],
+              stats[k, cv2.CC_STAT_LEFT] + stats[k, cv2.CC_STAT_WIDTH] - 1,
+              stats[k, cv2.CC_STAT_TOP] + stats[k, cv2.CC_STAT_HEIGHT] - 1] for k in keep]
+    return np.isin(labels, keep), np.asarray(boxes, dtype=np.int64)

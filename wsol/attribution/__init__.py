@@ -1,8 +1,12 @@
 """Attribution maps with one call shape: `method(model, x, target, **options) -> Tensor`.
 
-    from wsol.attribution import attribute, heatmap
+    from wsol.attribution import attribute, saliency_maps
     g = attribute("grad", model, x, y)                   # (B,3,H,W)
-    h = heatmap(model, x, y, method="cam")               # (B,H,W) at input size
+    maps, logits = saliency_maps(model, x, y, "cam")     # (B,H,W) in [0,1] at input size, (B,C)
+
+`saliency_maps` (wsol/attribution/maps.py) is the one path from a model to localization maps:
+evaluation, localization, segmentation, generation and the demo call it (or its raw half,
+`raw_maps_and_logits`); `THRESHOLDS` / `default_threshold` are the one table of thresholds.
 
 x is (B,3,H,W) in [0,1] (models normalize internally), target a LongTensor (B,) or an
 int. Gradient-family methods (grad, ig, smoothgrad, gradshap) return (B,3,H,W);
@@ -18,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._common import TargetLike
@@ -53,28 +56,22 @@ def attribute(name: str, model: nn.Module, x: torch.Tensor, target: TargetLike,
     return get_method(name)(model, x, target, **options)
 
 
-def heatmap(model: nn.Module, x: torch.Tensor, target: TargetLike, method: str = "grad",
-            reduction: str = "abs_mean", size: tuple[int, int] | None = None,
-            **options: Any) -> torch.Tensor:
-    """Attribution map (B,H,W) for localization, not normalized.
-
-    Runs `method`, reduces (B,3,H,W) outputs over channels with `reduction` (see
-    `reduce_channels`) and resizes to `size` (default: x's H,W) with torch bilinear
-    interpolation (align_corners=False). This resize is a convenience: the
-    wsolevaluation protocol resizes feature-resolution maps itself with cv2 bicubic
-    (wsol.localization), so pass the raw method output there instead.
-    """
-    out = attribute(method, model, x, target, **options)
-    if out.ndim == 4:
-        out = reduce_channels(out, reduction)
-    size = tuple(x.shape[-2:]) if size is None else tuple(size)
-    if tuple(out.shape[-2:]) != size:
-        out = F.interpolate(out.unsqueeze(1), size=size, mode="bilinear",
-                            align_corners=False).squeeze(1)
-    return out
-
+from .maps import (  # noqa: E402  (maps.py uses `attribute` from this module)
+    THRESHOLDS,
+    default_threshold,
+    raw_maps,
+    raw_maps_and_logits,
+    saliency_maps,
+    saliency_names,
+)
 
 __all__ = [
+    "THRESHOLDS",
+    "default_threshold",
+    "raw_maps",
+    "raw_maps_and_logits",
+    "saliency_maps",
+    "saliency_names",
     "ATTRIBUTION_METHODS",
     "REDUCTIONS",
     "art2020_gradient_map",
@@ -86,7 +83,6 @@ __all__ = [
     "gradcam",
     "gradcampp",
     "gradient_shap",
-    "heatmap",
     "input_gradient",
     "integrated_gradients",
     "reduce_channels",

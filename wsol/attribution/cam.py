@@ -1,8 +1,9 @@
 """Feature-map methods: CAM, Grad-CAM, Grad-CAM++ at feature resolution (B,h,w).
 
-They use the `WSOLModel` interface (`features`, `classifier`, `classifier_weight`):
-logits are recomputed as `classifier(GAP(features))`, which is the model's own
-forward, so no hooks are needed. The train/eval state of the model is left alone
+They use the `WSOLModel` interface (`features`, `head`, `classifier_weight`): logits
+are recomputed as `head(features)` (GAP + classifier for the project's archs; the
+network's own head for ImageNet classifiers as they are), which is the model's own
+forward, so no hooks are needed. CAM needs a GAP + linear head. The train/eval state of the model is left alone
 (callers put it in eval mode); no parameter `.grad` is written.
 """
 
@@ -39,6 +40,12 @@ def cam_from_features(model: nn.Module, feats: torch.Tensor, target: torch.Tenso
     return torch.einsum("bk,bkhw->bhw", w, feats) / feats.shape[1]
 
 
+def _head(model: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """Logits from the feature map: the model's own `head` (any head), else GAP + classifier."""
+    head = getattr(model, "head", None)
+    return head(feats) if callable(head) else model.classifier(feats.mean(dim=(2, 3)))
+
+
 def _features_and_grad(model: nn.Module, x: torch.Tensor, t: torch.Tensor,
                        create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(features A (B,Cf,h,w), d sum_b z[b,t_b] / dA (B,Cf,h,w))."""
@@ -49,7 +56,7 @@ def _features_and_grad(model: nn.Module, x: torch.Tensor, t: torch.Tensor,
             feats = feats.detach()
         if not feats.requires_grad:
             feats.requires_grad_(True)       # a leaf: nothing upstream needs grad
-        logits = model.classifier(feats.mean(dim=(2, 3)))
+        logits = _head(model, feats)
         score = logits.gather(1, t.view(-1, 1)).sum()
         (g,) = torch.autograd.grad(score, feats, create_graph=create_graph)
     if not create_graph:

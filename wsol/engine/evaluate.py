@@ -24,9 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wsol.attribution import ATTRIBUTION_METHODS, art2020_gradient_map, attribute, reduce_channels
-from wsol.attribution._common import grad_input, objective
-from wsol.attribution.cam import cam_from_features
+from wsol.attribution import ATTRIBUTION_METHODS, default_threshold, raw_maps, raw_maps_and_logits  # noqa: F401
 from wsol.data import CubDataset, build_transform, collate_samples, load_split
 from wsol.localization import normalize_scoremap
 from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
@@ -40,12 +38,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS = ("wsolevaluation", "paper")
 SALIENCIES = tuple(ATTRIBUTION_METHODS)
-FIXED_THRESHOLDS = {"grad": 0.2, "cam": 0.1}  # the ART paper's (REFERENCE.md §6.5)
-
-
-def default_threshold(saliency: str) -> float:
-    """The ART paper's fixed threshold for a saliency: Grad 0.2, every CAM-like map 0.1."""
-    return FIXED_THRESHOLDS["grad" if saliency == "grad" else "cam"]
+maps_and_logits = raw_maps_and_logits  # the name the callers and tests use
 
 
 @dataclass
@@ -81,37 +74,6 @@ class EvalOptions:
         if self.threshold is not None:
             return self.threshold
         return default_threshold(self.saliency)
-
-
-def raw_maps(model, x: torch.Tensor, target: torch.Tensor, saliency: str, protocol: str) -> np.ndarray:
-    """Unnormalised maps (B,h,w) float64 numpy, on the host, for the ground-truth class (feature or
-    input resolution); the model and x may be on any device."""
-    if saliency == "grad" and protocol == "paper":
-        return art2020_gradient_map(model, x).detach().double().cpu().numpy()
-    out = attribute(saliency, model, x, target)
-    if out.ndim == 4:
-        out = reduce_channels(out, "abs_mean")
-    return out.detach().double().cpu().numpy()
-
-
-def maps_and_logits(model, x: torch.Tensor, target: torch.Tensor, saliency: str,
-                    protocol: str) -> tuple[np.ndarray, torch.Tensor]:
-    """`raw_maps` plus the logits (B,C), sharing one forward for CAM and the logit gradient
-    (the same numbers as a separate no-grad forward; tested)."""
-    if saliency == "cam":
-        with torch.no_grad():
-            logits, feats = model.forward_with_features(x)
-            maps = cam_from_features(model, feats, target)
-        return maps.double().cpu().numpy(), logits
-    if saliency == "grad" and protocol != "paper":
-        inp = grad_input(x, create_graph=False)
-        with torch.enable_grad():
-            logits = model(inp)
-            (g,) = torch.autograd.grad(objective(logits, target, "logit"), inp)
-        return reduce_channels(g, "abs_mean").double().cpu().numpy(), logits.detach()
-    with torch.no_grad():
-        logits = model(x)
-    return raw_maps(model, x, target, saliency, protocol), logits
 
 
 def recalibrate_bn(model: torch.nn.Module, batches, device: torch.device | str = "cpu") -> int:

@@ -63,7 +63,11 @@ class WSOLModel(nn.Module):
     def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B,3,H,W) in [0,1] -> (logits (B,C), features (B,Cf,h,w)) in one pass."""
         feats = self.features(x)
-        return self.classifier(feats.mean(dim=(2, 3))), feats
+        return self.head(feats), feats
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        """Feature map (B,Cf,h,w) -> logits (B,C): global average pooling + the classifier."""
+        return self.classifier(feats.mean(dim=(2, 3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B,3,H,W) in [0,1] -> logits (B,C)."""

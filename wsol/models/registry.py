@@ -1,19 +1,22 @@
 """Model registry in timm style: `@register_model` builders and `build_model`.
 
 A builder is `fn(num_classes, adl=False, **kwargs) -> WSOLModel`. Any timm model with
-a GAP + single-Linear head is reachable as `timm:<name>`.
+a GAP + single-Linear head is reachable as `timm:<name>`; with `keep_head=True` any timm
+model and any torchvision classifier (`torchvision:<name>`) is used as it is.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .base import WSOLModel
 
 _MODELS: dict[str, Callable[..., WSOLModel]] = {}
 TIMM_PREFIX = "timm:"
+TORCHVISION_PREFIX = "torchvision:"
 
 
 def register_model(fn: Callable[..., WSOLModel]) -> Callable[..., WSOLModel]:
@@ -30,7 +33,7 @@ def list_models() -> list[str]:
 
 
 def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLike = False,
-                adl: bool = False, **kwargs: Any) -> WSOLModel:
+                adl: bool = False, keep_head: bool = False, **kwargs: Any) -> WSOLModel:
     """Build a WSOL model.
 
     Args:
@@ -39,6 +42,10 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
         pretrained: False (random init), True (ImageNet weights from the local cache
             only, never downloaded) or the path of a .pth / .safetensors file.
         adl: insert ADL layers (vgg_gap* and resnet* only).
+        keep_head: use the classifier as it is, head included (no fine-tuning): `pretrained`
+            must be a weights file that fits the whole model. `torchvision:<name>` and
+            `timm:<name>` then keep their own head (any head; see `wsol.models.imagenet`);
+            the project's archs load their `fc` too.
         **kwargs: architecture options, e.g. `width`, `large_feature_map`, `mean`, `std`,
             `adl_drop_rate`, `adl_gamma`, `adl_positions`; timm models pass the rest to
             `timm.create_model`.
@@ -51,16 +58,29 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
     for key in ("mean", "std"):
         if key in kwargs:
             kwargs[key] = tuple(float(v) for v in kwargs[key])
-    if arch.startswith(TIMM_PREFIX):
+    if arch.startswith(TORCHVISION_PREFIX) or (keep_head and arch.startswith(TIMM_PREFIX)):
+        if adl:
+            raise ValueError(f"{arch}: ADL insertion points are defined only for vgg_gap* and resnet* archs")
+        from .imagenet import build_imagenet
+        model = build_imagenet(arch, num_classes, pretrained, **kwargs)
+        pretrained = False  # loaded with the head
+    elif arch.startswith(TIMM_PREFIX):
         from .timm_models import build_timm
         model = build_timm(arch[len(TIMM_PREFIX):], num_classes, pretrained, adl, **kwargs)
     elif arch in _MODELS:
         model = _MODELS[arch](num_classes, adl=adl, **kwargs)
     else:
         raise ValueError(f"unknown arch {arch!r}; valid archs: {', '.join(list_models())}, "
-                         f"or '{TIMM_PREFIX}<name>' for a timm model with a GAP + Linear head")
+                         f"'{TIMM_PREFIX}<name>' for a timm model or '{TORCHVISION_PREFIX}<name>' for a "
+                         "torchvision classifier")
     model.arch = arch
     model.build_args = dict(arch=arch, num_classes=num_classes, adl=adl, **kwargs)
-    if pretrained and not arch.startswith(TIMM_PREFIX):
+    if keep_head and model.build_args["arch"] in _MODELS:
+        if not pretrained or pretrained is True:
+            raise ValueError(f"keep_head=True needs a weights file that holds {arch}'s whole network, "
+                             f"head included (got pretrained={pretrained!r})")
+        from .imagenet import load_state_dict_strict
+        load_state_dict_strict(model, Path(pretrained), arch)
+    elif pretrained and not arch.startswith(TIMM_PREFIX):
         load_pretrained(model, pretrained)
     return model
