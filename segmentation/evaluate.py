@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from wsol.engine import load_checkpoint
+from wsol.engine.sources import default_out_dir, load_model
 from wsol.engine.distributed import resolve_device
 from wsol.metrics import MaskIoUEvaluator, PxAPEvaluator
 from wsol.viz import overlay_heatmap, save_overlay_grid
@@ -82,7 +82,9 @@ def evaluate_pseudo_masks(checkpoint: str | os.PathLike, data: str | os.PathLike
     opts = opts or SegmentOptions()
     opts.pseudo.check()
     device = resolve_device(opts.device)
-    model, meta = load_checkpoint(checkpoint)
+    if out_dir is None:
+        out_dir = default_out_dir(checkpoint, "segmentation")
+    model, meta = load_model(checkpoint)
     model.to(device)
     size = int(opts.image_size or meta.get("image_size") or 224)
     vpc = checkpoint_val_per_class(meta) if opts.val_per_class is None else opts.val_per_class
@@ -126,7 +128,7 @@ def evaluate_pseudo_masks(checkpoint: str | os.PathLike, data: str | os.PathLike
         "options": {**asdict(opts)},
         "skipped": skipped,
     }
-    out = Path(out_dir) if out_dir else (Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"segment-{opts.split}-{opts.saliency}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))

@@ -7,6 +7,10 @@ overlay grid into the run folder, or --out-dir):
     python tools/evaluate_wsol.py --checkpoint RUN --data CUB_DIR --split test \\
         --saliency grad|cam|gradcam|gradcampp|ig|smoothgrad|gradshap --protocol wsolevaluation|paper
 
+An ImageNet classifier as it is (on a dataset whose classes are ImageNet's):
+
+    python tools/evaluate_wsol.py --model torchvision:resnet50 --weights r50.pth --data DIR --out-dir OUT
+
 Score-map mode (one <image_id>.npy per image, any size, resized as wsolevaluation does):
 
     python tools/evaluate_wsol.py --scoremaps DIR --metadata METADATA_SPLIT_DIR [--mask-root DIR]
@@ -27,6 +31,8 @@ from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
 from wsol.engine.checkpoint import CheckpointError  # noqa: E402
 from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, EvalOptions, evaluate_checkpoint  # noqa: E402
 from wsol.engine.scoremaps import evaluate_scoremaps  # noqa: E402
+from wsol.engine.sources import ClassifierSpec  # noqa: E402
+from wsol.models import PretrainedWeightsMissing  # noqa: E402
 
 SUMMARY_KEYS = ("num_images", "top1_acc", "gt_known_loc", "top1_loc", "MaxBoxAcc", "MaxBoxAccV2",
                 "best_threshold", "PxAP", "mIoU")
@@ -35,6 +41,9 @@ SUMMARY_KEYS = ("num_images", "top1_acc", "gt_known_loc", "top1_loc", "MaxBoxAcc
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="run folder or checkpoint file (checkpoint mode)")
+    ap.add_argument("--model", help="checkpoint mode with an ImageNet classifier as it is: torchvision:<name>, "
+                    "timm:<name> or an arch (needs --weights, --out-dir and a dataset with ImageNet's classes)")
+    ap.add_argument("--weights", help="--model's state dict (.pth/.pt/.safetensors, its own key layout)")
     ap.add_argument("--data", help="CUB folder (official layout or wsolevaluation metadata)")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
     ap.add_argument("--saliency", default="grad", choices=SALIENCIES)
@@ -59,10 +68,19 @@ def parse(argv):
     ap.add_argument("--cam-curve-interval", type=float, default=0.01)
     ap.add_argument("--out", help="score-map mode: output JSON (default: <scoremaps>/eval.json)")
     args = ap.parse_args(argv)
-    if bool(args.checkpoint) == bool(args.scoremaps):
-        ap.error("give either --checkpoint (with --data) or --scoremaps (with --metadata)")
-    if args.checkpoint and not args.data:
-        ap.error("--checkpoint needs --data CUB_DIR")
+    if args.model and args.checkpoint:
+        ap.error("give --model/--weights or --checkpoint, not both")
+    if args.weights and not args.model:
+        ap.error("--weights needs --model NAME")
+    if args.model and not args.weights:
+        ap.error(f"--model {args.model} needs --weights FILE (weights are never downloaded)")
+    if args.model and not args.out_dir:
+        ap.error("--model needs --out-dir DIR (there is no run folder to write into)")
+    model = args.checkpoint or args.model
+    if bool(model) == bool(args.scoremaps):
+        ap.error("give either --checkpoint or --model/--weights (with --data), or --scoremaps (with --metadata)")
+    if model and not args.data:
+        ap.error("--checkpoint / --model need --data DATA_DIR")
     if args.scoremaps and not args.metadata:
         ap.error("--scoremaps needs --metadata DIR")
     return args
@@ -79,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                val_per_class=args.val_per_class, num_overlays=args.num_overlays,
                                num_workers=args.workers, device=args.device,
                                bn_recalibrate=args.bn_recalibrate)
-            result = evaluate_checkpoint(args.checkpoint, args.data, opts, args.out_dir)
+            source = ClassifierSpec(args.model, args.weights) if args.model else args.checkpoint
+            result = evaluate_checkpoint(source, args.data, opts, args.out_dir)
         else:
             out = Path(args.out) if args.out else Path(args.scoremaps) / "eval.json"
             result = evaluate_scoremaps(args.scoremaps, args.metadata, mask_root=args.mask_root,
@@ -87,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=2))
             print(f"wrote {out}")
-    except (CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, ValueError) as err:
+    except (CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, ValueError,
+            PretrainedWeightsMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for key in SUMMARY_KEYS:

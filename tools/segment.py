@@ -10,6 +10,7 @@ Image mode (writes <stem>.mask.png, <stem>.rle.json (COCO RLE) and <stem>.overla
 
     python tools/segment.py image.jpg [more.jpg | a_folder ...] --checkpoint RUN [...the same options]
     python tools/segment.py image.jpg --segmenter SEG_RUN       # a network from tools/train_segmenter.py
+    python tools/segment.py image.jpg --model torchvision:resnet50 --weights r50.pth   # an ImageNet classifier
 
 Without --data, split mode uses the dataset the checkpoint was trained on. --threshold val picks
 the tau with the best mean mask IoU on the validation split (never the test split); --tau
@@ -32,15 +33,20 @@ from segmentation.models import load_segmenter  # noqa: E402
 from segmentation.predict import heatmap_mask, segment_files, segmenter_mask  # noqa: E402
 from segmentation.pseudo import REFINEMENTS, THRESHOLD_MODES, PseudoMaskOptions  # noqa: E402
 from wsol.data import CubFormatError, ImageLoadError  # noqa: E402
-from wsol.engine.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from wsol.engine.checkpoint import CheckpointError  # noqa: E402
 from wsol.engine.distributed import resolve_device  # noqa: E402
 from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, default_threshold  # noqa: E402
+from wsol.engine.sources import ClassifierSpec, load_model  # noqa: E402
+from wsol.models import PretrainedWeightsMissing  # noqa: E402
 
 
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", nargs="*", help="image files or folders (image mode)")
     ap.add_argument("--checkpoint", help="WSOL classifier: run folder or checkpoint file")
+    ap.add_argument("--model", help="an ImageNet classifier as it is instead: torchvision:<name>, timm:<name> or "
+                    "an arch (needs --weights)")
+    ap.add_argument("--weights", help="--model's state dict (.pth/.pt/.safetensors, its own key layout)")
     ap.add_argument("--segmenter", help="image mode: a trained segmenter run (tools/train_segmenter.py) instead")
     ap.add_argument("--data", help="CUB folder (official layout or wsolevaluation metadata); default: the "
                     "checkpoint's training data")
@@ -59,7 +65,17 @@ def parse(argv):
                     "train (default: the checkpoint's)")
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     ap.add_argument("--out", help="output folder (split mode: default the run folder; image mode: segment_out)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.model and args.checkpoint:
+        ap.error("give --model/--weights or --checkpoint, not both")
+    if bool(args.model) != bool(args.weights):
+        ap.error("--model and --weights go together (weights are never downloaded)")
+    return args
+
+
+def classifier_source(args):
+    """The checkpoint path, or a ClassifierSpec for --model/--weights."""
+    return ClassifierSpec(args.model, args.weights) if args.model else args.checkpoint
 
 
 def pseudo_options(args) -> PseudoMaskOptions:
@@ -77,7 +93,7 @@ def image_mode(args) -> list[dict]:
         model, meta = load_segmenter(args.segmenter)
         model.to(device)
         return segment_files(args.images, out, lambda img: segmenter_mask(model, meta, img), str(args.segmenter))
-    model, meta = load_checkpoint(args.checkpoint)
+    model, meta = load_model(classifier_source(args))
     model.to(device)
     if args.image_size:
         meta["image_size"] = args.image_size
@@ -89,7 +105,7 @@ def image_mode(args) -> list[dict]:
         vpc = checkpoint_val_per_class(meta) if args.val_per_class is None else args.val_per_class
         tau = choose_threshold(model, data, seg, int(meta.get("image_size") or 224), vpc)["tau"]
     return segment_files(args.images, out, lambda img: heatmap_mask(model, meta, img, args.saliency, opts, tau,
-                                                                   args.protocol), str(args.checkpoint))
+                                                                   args.protocol), str(classifier_source(args)))
 
 
 def main(argv=None) -> int:
@@ -97,8 +113,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     try:
-        if not args.checkpoint and not args.segmenter:
-            raise ValueError("--checkpoint RUN (a WSOL classifier) is required (or --segmenter SEG_RUN with images)")
+        if not args.checkpoint and not args.model and not args.segmenter:
+            raise ValueError("--checkpoint RUN (a WSOL classifier) or --model NAME --weights FILE is required "
+                             "(or --segmenter SEG_RUN with images)")
         if args.images:
             for r in image_mode(args):
                 what = f"class {r['class_name']} ({r['score']:.2f}), " if "class_name" in r else ""
@@ -107,7 +124,7 @@ def main(argv=None) -> int:
             return 0
         if args.segmenter:
             raise ValueError("--segmenter works in image mode; tools/train_segmenter.py scores it on the test split")
-        meta = load_checkpoint(args.checkpoint)[1]
+        meta = load_model(classifier_source(args))[1]
         data = args.data or meta.get("data")
         if not data:
             raise ValueError("--data CUB_DIR is required: the checkpoint does not record its dataset")
@@ -115,8 +132,9 @@ def main(argv=None) -> int:
                               image_size=args.image_size, batch_size=args.batch_size,
                               val_per_class=args.val_per_class, num_overlays=args.num_overlays,
                               pseudo=pseudo_options(args), device=args.device)
-        report = evaluate_pseudo_masks(args.checkpoint, data, opts, args.out)
-    except (ValueError, CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, OSError) as err:
+        report = evaluate_pseudo_masks(classifier_source(args), data, opts, args.out)
+    except (ValueError, CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, OSError,
+            PretrainedWeightsMissing) as err:
         print(f"segment: error: {err}", file=sys.stderr)
         return 2
     s, m = report["scoremap"], report["pseudo_masks"]

@@ -31,7 +31,7 @@ from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
 from wsol.models import running_bn_layers
 from wsol.viz import draw_boxes, overlay_heatmap, plot_boxacc_curves, save_overlay_grid, to_uint8_image
 
-from .checkpoint import load_checkpoint
+from .sources import ClassifierSpec, default_out_dir, load_model
 from .distributed import resolve_device
 
 log = logging.getLogger(__name__)
@@ -139,22 +139,28 @@ class _Overlays:
         self.titles.append(title)
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike,
+def evaluate_checkpoint(checkpoint: str | os.PathLike | ClassifierSpec, data: str | os.PathLike,
                         options: EvalOptions | None = None, out_dir: str | os.PathLike | None = None) -> dict:
-    """Evaluate a checkpoint's localization on a split; writes JSON and PNGs into ``out_dir``.
+    """Evaluate a checkpoint's (or an ImageNet classifier's, `ClassifierSpec`) localization on a
+    split; writes JSON and PNGs into ``out_dir``.
 
-    ``out_dir`` defaults to the checkpoint's run folder. Returns the result dict.
+    ``out_dir`` defaults to the checkpoint's run folder (a ClassifierSpec needs one). Returns the
+    result dict.
     """
     opts = options or EvalOptions()
     opts.check()
     device = resolve_device(opts.device)
-    model, meta = load_checkpoint(checkpoint)
+    if out_dir is None:
+        out_dir = default_out_dir(checkpoint, "evaluation")
+    model, meta = load_model(checkpoint)
     model.to(device)
     size = opts.image_size or meta.get("image_size") or 224
     split = load_split(data, opts.split, val_per_class=opts.val_per_class)
     if split.num_classes != model.num_classes:
-        raise ValueError(f"{data}: the {opts.split} split has {split.num_classes} classes but the checkpoint "
-                         f"{checkpoint} was trained for {model.num_classes}")
+        raise ValueError(f"{data}: the {opts.split} split has {split.num_classes} classes but the model "
+                         f"{checkpoint} has {model.num_classes}"
+                         + (" (an ImageNet classifier needs a dataset with ImageNet's classes)"
+                            if isinstance(checkpoint, ClassifierSpec) else ""))
     kind = "wsoleval" if opts.protocol == "wsolevaluation" else "paper"
     if opts.bn_recalibrate:
         n_bn = recalibrate_bn(model, _recalibration_batches(data, opts, size, kind), device)
@@ -189,14 +195,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data: str | os.PathLike,
         raise ValueError(f"{data}: no image of the {opts.split} split could be read ({len(skipped)} skipped)")
     result = _result(boxes.compute(), loc.compute(), pxap.compute() if pxap else None, n_correct, n, opts)
     result.update(checkpoint=str(checkpoint), data=str(data), image_size=size, skipped=skipped)
-    out = Path(out_dir) if out_dir else _run_dir(checkpoint)
+    out = Path(out_dir)
     _write(result, boxes, overlays, out, opts)
     return result
-
-
-def _run_dir(checkpoint) -> Path:
-    p = Path(checkpoint)
-    return p if p.is_dir() else p.parent
 
 
 def _result(box: dict, loc: dict, mask: dict | None, n_correct: int, n: int, opts: EvalOptions) -> dict:

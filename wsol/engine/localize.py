@@ -26,6 +26,7 @@ from wsol.localization import region_at_threshold
 from wsol.viz import draw_boxes, overlay_heatmap
 
 from .checkpoint import CheckpointError, load_checkpoint
+from .sources import ClassifierSpec, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +108,6 @@ def encode_rle(mask: np.ndarray) -> dict:
     return rle
 
 
-def load_classifier(model_name: str, weights: str | os.PathLike | None, num_classes: int = 1000):
-    """An ImageNet classifier as it is: (model in eval mode, meta with class names and image size)."""
-    from wsol.models import build_model
-    from wsol.models.imagenet import imagenet_class_names
-
-    if weights is None:
-        raise CheckpointError(f"--model {model_name} needs --weights FILE (a .pth/.pt/.safetensors state dict in "
-                              "that model's own key layout); weights are never downloaded")
-    model = build_model(model_name, num_classes, pretrained=weights, keep_head=True).eval()
-    cfg = getattr(getattr(model, "net", None), "pretrained_cfg", None) or {}
-    size = int((cfg.get("input_size") or (3, 224, 224))[-1])
-    names = imagenet_class_names() if num_classes == 1000 else []
-    return model, {"class_names": names, "image_size": size, "weights": str(weights), "model": model_name}
-
-
 @dataclass
 class Localizer:
     """A model plus the settings to turn one image into class, top-5, score, boxes and mask.
@@ -146,7 +132,7 @@ class Localizer:
 
     def __post_init__(self) -> None:
         if self.model_name:
-            self.model, self.meta = load_classifier(self.model_name, self.weights)
+            self.model, self.meta = load_classifier(ClassifierSpec(self.model_name, self.weights))
             protocol = "photo"
             default_saliency = PHOTO_SALIENCY if getattr(self.model, "has_cam_head", True) else PHOTO_FALLBACK
         else:

@@ -19,7 +19,8 @@ from wsol.data import load_split
 from wsol.data.transforms import resize_boxes_wsoleval
 from wsol.metrics import BoxEvaluator
 
-from .evaluate import EvalOptions, _run_dir, evaluate_checkpoint
+from .evaluate import EvalOptions, evaluate_checkpoint
+from .sources import default_out_dir
 
 # (row key, column title) in the table's order.
 COLUMNS = (
@@ -76,7 +77,7 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
         paper = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="paper", batch_size=batch_size, num_overlays=0,
             box_metrics="v2"),
-            out_dir=(out if out is not None else _run_dir(checkpoint)) / "paper")
+            out_dir=(out if out is not None else default_out_dir(checkpoint, "the paper-protocol table")) / "paper")
         v2 = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
             num_overlays=num_overlays, box_metrics=box_metrics), out_dir=out)
