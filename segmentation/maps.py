@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from wsol.data import CubDataset, build_transform, collate_samples, load_split
 from wsol.data.cub import CubSplit
-from wsol.engine.evaluate import SALIENCIES, maps_and_logits
-from wsol.localization import normalize_scoremap
+from wsol.attribution import saliency_maps
+from wsol.engine.evaluate import SALIENCIES
 from wsol.models import model_device
 from wsol.viz import to_uint8_image
 
@@ -63,8 +63,8 @@ def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "g
         if target == "pred":
             with torch.no_grad():
                 y = model(x).argmax(1)
-        raw, logits = maps_and_logits(model, x, y, saliency, protocol)
-        maps = np.stack([smooth(normalize_scoremap(m, (image_size, image_size)), blur_sigma) for m in raw])
+        norm, logits = saliency_maps(model, x, y, saliency, size=(image_size, image_size), protocol=protocol)
+        maps = np.stack([smooth(m, blur_sigma) for m in norm.numpy()])
         yield {
             "images": np.stack([to_uint8_image(img) for img in batch["image"]]),
             "scoremaps": maps,

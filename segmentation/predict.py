@@ -14,10 +14,9 @@ import cv2
 import numpy as np
 import torch
 
+from wsol.attribution import saliency_maps
 from wsol.data.images import load_rgb
-from wsol.engine.evaluate import maps_and_logits
 from wsol.engine.localize import encode_rle, expand_inputs, image_to_input
-from wsol.localization import normalize_scoremap
 from wsol.models import model_device
 
 from .evaluate import mask_overlay
@@ -33,8 +32,8 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
     with torch.no_grad():
         probs = classifier(x).softmax(1)[0].cpu()
     cls = int(probs.argmax())
-    raw, _ = maps_and_logits(classifier, x, torch.tensor([cls], device=device), saliency, protocol)
-    scoremap = smooth(normalize_scoremap(raw[0], (W, H)), opts.blur_sigma)
+    maps, _ = saliency_maps(classifier, x, torch.tensor([cls], device=device), saliency, size=(H, W), protocol=protocol)
+    scoremap = smooth(maps[0].numpy(), opts.blur_sigma)
     mask, used = pseudo_mask(scoremap, opts, image, tau)
     names = meta.get("class_names") or []
     return mask, {"class_index": cls, "class_name": names[cls] if cls < len(names) else f"class_{cls:03d}",

@@ -38,10 +38,9 @@ from torch import nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from wsol.attacks.pgd import _ascent_direction, project  # noqa: E402
+from wsol.attribution import saliency_maps  # noqa: E402
 from wsol.data import CubDataset, CubSplit, build_transform, collate_samples, load_split  # noqa: E402
 from wsol.engine.checkpoint import load_checkpoint, resolve_checkpoint  # noqa: E402
-from wsol.engine.evaluate import maps_and_logits  # noqa: E402
-from wsol.localization import normalize_scoremap  # noqa: E402
 from wsol.methods.base import eval_mode  # noqa: E402
 from wsol.viz import overlay_heatmap, to_uint8_image  # noqa: E402
 
@@ -440,10 +439,9 @@ def check_same_class_count(metas: Sequence[dict], checkpoints: Sequence[str | os
 
 def _model_maps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, protocol: str, display: int):
     """Normalised grad and CAM maps (B,S,S) at the display side, and predictions (B,)."""
-    grad, logits = maps_and_logits(model, x, y, "grad", protocol)
-    cam = maps_and_logits(model, x, y, "cam", protocol)[0]
-    norm = [np.stack([normalize_scoremap(m, (display, display)) for m in maps]) for maps in (grad, cam)]
-    return norm[0], norm[1], logits.argmax(1)
+    grad, logits = saliency_maps(model, x, y, "grad", size=(display, display), protocol=protocol)
+    cam = saliency_maps(model, x, y, "cam", size=(display, display), protocol=protocol)[0]
+    return grad.numpy(), cam.numpy(), logits.argmax(1)
 
 
 def _batch(split: CubSplit, kind: str, size: int, indices: Sequence[int]) -> dict:

@@ -20,19 +20,18 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from wsol.attribution import ATTRIBUTION_METHODS, default_threshold, raw_maps, raw_maps_and_logits  # noqa: F401
+from wsol.attribution import (ATTRIBUTION_METHODS, default_threshold, raw_maps,  # noqa: F401  (re-exported)
+                              raw_maps_and_logits, saliency_maps)
 from wsol.data import CubDataset, build_transform, collate_samples, load_split
-from wsol.localization import normalize_scoremap
 from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
 from wsol.models import running_bn_layers
 from wsol.viz import draw_boxes, overlay_heatmap, plot_boxacc_curves, save_overlay_grid, to_uint8_image
 
-from .sources import ClassifierSpec, default_out_dir, load_model
 from .distributed import resolve_device
+from .sources import ClassifierSpec, default_out_dir, load_model
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +156,10 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | ClassifierSpec, data: st
     size = opts.image_size or meta.get("image_size") or 224
     split = load_split(data, opts.split, val_per_class=opts.val_per_class)
     if split.num_classes != model.num_classes:
-        raise ValueError(f"{data}: the {opts.split} split has {split.num_classes} classes but the model "
-                         f"{checkpoint} has {model.num_classes}"
-                         + (" (an ImageNet classifier needs a dataset with ImageNet's classes)"
-                            if isinstance(checkpoint, ClassifierSpec) else ""))
+        what = (f"the model {checkpoint} has {model.num_classes} (an ImageNet classifier needs a dataset with "
+                "ImageNet's classes)" if isinstance(checkpoint, ClassifierSpec) else
+                f"the checkpoint {checkpoint} was trained for {model.num_classes}")
+        raise ValueError(f"{data}: the {opts.split} split has {split.num_classes} classes but {what}")
     kind = "wsoleval" if opts.protocol == "wsolevaluation" else "paper"
     if opts.bn_recalibrate:
         n_bn = recalibrate_bn(model, _recalibration_batches(data, opts, size, kind), device)
@@ -178,9 +177,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | ClassifierSpec, data: st
         if not len(batch["label"]):
             continue
         x, y = batch["image"].to(device), batch["label"].to(device)
-        maps, logits = maps_and_logits(model, x, y, opts.saliency, opts.protocol)
+        maps, logits = saliency_maps(model, x, y, opts.saliency, size=(size, size), protocol=opts.protocol)
         correct = (logits.argmax(1) == y).cpu().numpy()
-        norm = np.stack([normalize_scoremap(m, (size, size)) for m in maps])
+        norm = maps.numpy()
         gt = [b.numpy() for b in batch["boxes"]]
         boxes.accumulate(norm, gt, correct)
         pred = loc.accumulate(norm, gt, correct)

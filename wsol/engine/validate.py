@@ -12,11 +12,9 @@ Maps use the wsolevaluation conventions (resize to S, min-max normalisation) unl
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsol.localization import normalize_scoremap
 from wsol.metrics import BoxEvaluator
 
 __all__ = ["validate", "pgd_correct"]
@@ -42,7 +40,7 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
     `cfg.pgd_max_images` images. Returns a flat dict of numbers plus "skipped_images"
     {image_id: error} for unreadable images.
     """
-    from wsol.engine.evaluate import raw_maps
+    from wsol.attribution import saliency_maps
 
     model.eval()
     evaluators = None
@@ -72,8 +70,8 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
                           for s in cfg.saliencies}
         gt = [b.numpy() for b in batch["boxes"]]
         for s, ev in evaluators.items():
-            maps = raw_maps(model, x, y, s, cfg.protocol)
-            ev.accumulate(np.stack([normalize_scoremap(m, (image_size, image_size)) for m in maps]), gt, ok)
+            maps, _ = saliency_maps(model, x, y, s, size=(image_size, image_size), protocol=cfg.protocol)
+            ev.accumulate(maps.numpy(), gt, ok)
     if n == 0:
         raise RuntimeError("validation: no image of the val split could be read")
     out = {"top1_acc": 100.0 * correct / n, "loss": loss_sum / n, "num_images": n, "skipped": len(skipped),
