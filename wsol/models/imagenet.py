@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ def load_state_dict_strict(net: nn.Module, path: Path, arch: str) -> None:
     try:
         state = read_state_dict(path)
     except Exception as err:  # noqa: BLE001 - unreadable file: pickle, zip, safetensors errors
-        raise WeightsMismatch(f"{path}: not a readable .pth/.pt/.safetensors state dict ({err})") from err
+        raise WeightsMismatch(f"{path}: not a readable .pth/.pt/.safetensors state dict ({_why(err)})") from err
     own = net.state_dict()
     if hasattr(net, "remap_pretrained"):
         state = net.remap_pretrained(state)
@@ -235,6 +236,15 @@ def load_state_dict_strict(net: nn.Module, path: Path, arch: str) -> None:
         raise WeightsMismatch(f"{path}: {len(nonfinite)} tensor(s) hold NaN or Inf, e.g. {', '.join(nonfinite[:3])}")
     net.load_state_dict(state, strict=False)
     logger.info("loaded %d tensors from %s into %s", len(state), path, arch)
+
+
+def _why(err: Exception) -> str:
+    """One short line for an unreadable weights file (torch.load's own messages run to a kilobyte)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    if "does not hold a state dict" in text:
+        return text.split(": ", 1)[-1]
+    return f"not a torch tensor file or a safetensors file, or it holds Python objects other than tensors: " \
+           f"{type(err).__name__}"
 
 
 def mismatch_message(path, arch: str, missing: list, unexpected: list, shapes: list,
