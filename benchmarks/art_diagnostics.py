@@ -32,18 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsol.config import load_config
+from wsol.data import CubDataset, build_transform, collate_samples, load_split
+from wsol.engine import load_checkpoint
+from wsol.engine.table import centre_baseline
+from wsol.localization import normalize_scoremap
+from wsol.methods.art import art_attack, art_attr_term, cosine_distance, logit_gradients, project
+from wsol.metrics import BoxEvaluator, PxAPEvaluator
+from wsol.models.activations import smooth_activations
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from wsol.config import load_config  # noqa: E402
-from wsol.data import CubDataset, build_transform, collate_samples, load_split  # noqa: E402
-from wsol.engine import load_checkpoint  # noqa: E402
-from wsol.engine.table import centre_baseline  # noqa: E402
-from wsol.localization import normalize_scoremap  # noqa: E402
-from wsol.methods.art import art_attack, art_attr_term, cosine_distance, logit_gradients, project  # noqa: E402
-from wsol.metrics import BoxEvaluator, PxAPEvaluator  # noqa: E402
-from wsol.models.activations import smooth_activations  # noqa: E402
-
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 

@@ -42,18 +42,19 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import flop_registry
 
-import torch  # noqa: E402
-from _record import append_entry  # noqa: E402
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
-from torch.utils._pytree import tree_map  # noqa: E402
-from torch.utils.flop_counter import flop_registry  # noqa: E402
+from wsol.attacks import attribution as attribution_module
+from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows
+from wsol.models import build_model
 
-from wsol.attacks import attribution as attribution_module  # noqa: E402
-from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows  # noqa: E402
-from wsol.models import build_model  # noqa: E402
+try:
+    from _record import append_entry
+except ImportError:  # imported as benchmarks.bench_attack or by path: benchmarks/ is not on sys.path
+    from benchmarks._record import append_entry
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

@@ -30,9 +30,8 @@ import cv2
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from wsol.localization import normalize_scoremap  # noqa: E402
-from wsol.metrics import BoxEvaluator  # noqa: E402
+from wsol.localization import normalize_scoremap
+from wsol.metrics import BoxEvaluator
 
 CUB_TEST = 5794
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

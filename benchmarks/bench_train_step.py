@@ -21,15 +21,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import torch  # noqa: E402
-from _record import append_entry  # noqa: E402
+from wsol.config import load_config
+from wsol.methods import build_method
+from wsol.models import build_model
 
-from wsol.config import load_config  # noqa: E402
-from wsol.methods import build_method  # noqa: E402
-from wsol.models import build_model  # noqa: E402
+try:
+    from _record import append_entry
+except ImportError:  # imported as benchmarks.bench_train_step or by path: benchmarks/ is not on sys.path
+    from benchmarks._record import append_entry
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 METHODS = {  # name -> config overrides on top of the defaults

@@ -31,22 +31,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsol.attacks.presets import get_preset
+from wsol.config import load_config
+from wsol.data.cifar10c_regen import regenerate_cifar10c
+from wsol.data.robustness import CIFAR10C_ART2020, read_cifar10
+from wsol.data.synthetic_cifar import make_synthetic_cifar
+from wsol.engine.checkpoint import load_checkpoint
+from wsol.engine.corruption_eval import PAPER_CIFAR10C, SHORT_NAMES, evaluate_cifar10c
+from wsol.engine.robustness_eval import PAPER_ROBUSTNESS, evaluate_robustness
+from wsol.engine.train import finished_run, resumable_run, train
+
+try:
+    from _record import append_entry, git_commit
+except ImportError:  # imported as benchmarks.robustness_table or by path: benchmarks/ is not on sys.path
+    from benchmarks._record import append_entry, git_commit
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from _record import append_entry, git_commit  # noqa: E402
-
-from wsol.attacks.presets import get_preset  # noqa: E402
-from wsol.config import load_config  # noqa: E402
-from wsol.data.cifar10c_regen import regenerate_cifar10c  # noqa: E402
-from wsol.data.robustness import CIFAR10C_ART2020, read_cifar10  # noqa: E402
-from wsol.data.synthetic_cifar import make_synthetic_cifar  # noqa: E402
-from wsol.engine.checkpoint import load_checkpoint  # noqa: E402
-from wsol.engine.corruption_eval import PAPER_CIFAR10C, SHORT_NAMES, evaluate_cifar10c  # noqa: E402
-from wsol.engine.robustness_eval import PAPER_ROBUSTNESS, evaluate_robustness  # noqa: E402
-from wsol.engine.train import finished_run, resumable_run, train  # noqa: E402
-
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 

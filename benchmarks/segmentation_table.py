@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 LABELS = {"art": "art (fast)", "art_faithful": "art (faithful)"}

@@ -44,16 +44,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from _record import append_entry, git_commit, machine  # noqa: E402
-from train_wsol import config_from_args  # noqa: E402
-from train_wsol import parse as parse_train_args  # noqa: E402
-from wsol.config import ConfigError, load_config  # noqa: E402
-from wsol.engine.table import (  # noqa: E402
+from wsol.cli.train_wsol import config_from_args
+from wsol.cli.train_wsol import parse as parse_train_args
+from wsol.config import ConfigError, load_config
+from wsol.engine.table import (
     COLUMNS,
     aggregate,
     centre_baseline,
@@ -62,8 +56,14 @@ from wsol.engine.table import (  # noqa: E402
     score_run,
     with_paper_rows,
 )
-from wsol.engine.train import finished_run, resumable_run  # noqa: E402
+from wsol.engine.train import finished_run, resumable_run
 
+try:
+    from _record import append_entry, git_commit, machine
+except ImportError:  # imported as benchmarks.wsol_table or by path: benchmarks/ is not on sys.path
+    from benchmarks._record import append_entry, git_commit, machine
+
+REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
 METHOD_ARGS = {
     "natural": ["--method", "natural"],

@@ -304,11 +304,8 @@ def test_cli_missing_folder_exits_2(tmp_path):
 
 
 def test_cli_main_in_process(tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "tools"))
-    try:
-        import make_cifar10c
-    finally:
-        sys.path.remove(str(REPO / "tools"))
+    from wsol.cli import make_cifar10c
+
     _write_cifar_test(tmp_path / "cifar", n=3)
     out = tmp_path / "out"
     assert make_cifar10c.main(["--cifar", str(tmp_path / "cifar"), "--out", str(out), "--corruptions", "rain"]) == 2

@@ -251,8 +251,7 @@ def test_runs_started_together_share_one_synthetic_generation(tmp_path):
 
 
 def test_preset_config_choice():
-    sys.path.insert(0, str(REPO / "tools"))
-    import train_wsol
+    from wsol.cli import train_wsol
 
     assert train_wsol.preset_config("resnet50", "art") == REPO / "configs" / "cub" / "resnet50_art.yaml"
     assert train_wsol.preset_config("vgg_gap", "natural") == REPO / "configs" / "cub" / "vgg_gap_natural.yaml"

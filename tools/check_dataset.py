@@ -1,47 +1,12 @@
 #!/usr/bin/env python
 """Validate a CUB-200-2011 folder (official layout or wsolevaluation metadata).
 
-    python tools/check_dataset.py DIR [--image-root IMAGES] [--no-decode] [--val-per-class N]
-
-Prints a summary (images, classes, split sizes, boxes per image, masks found) and every
-problem found, each naming its file and line; when the metadata files themselves are broken,
-the problems alone (the counts would mislead). A split with no images is a problem.
-Exit status 1 when there are problems.
+Front door of wsol.cli.check_dataset (console script: art-wsol-check-dataset); see --help.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from wsol.data.check import check_dataset  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="CUB_200_2011 folder, its parent, or a wsolevaluation metadata folder")
-    ap.add_argument("--image-root", help="image folder for wsolevaluation metadata (default: found beside it)")
-    ap.add_argument("--no-decode", action="store_true", help="skip decoding every image and mask (faster)")
-    ap.add_argument("--val-per-class", type=int, default=0,
-                    help="official layout: also show the val split carved from train")
-    args = ap.parse_args(argv)
-    report = check_dataset(args.dir, decode=not args.no_decode, image_root=args.image_root,
-                           val_per_class=args.val_per_class)
-    summary = report.summary_lines()
-    for line in summary:
-        print(line)
-    gap = "\n" if summary else ""
-    if report.problems:
-        print(f"{gap}{len(report.problems)} problem(s):")
-        for p in report.problems:
-            print(f"  {p}")
-        return 1
-    print(f"{gap}OK: no problems found")
-    return 0
-
+from wsol.cli.check_dataset import main
 
 if __name__ == "__main__":
     sys.exit(main())

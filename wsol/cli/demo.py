@@ -1,0 +1,294 @@
+"""The art-wsol demo: natural training vs ART (and ADL, PGD-AT) on the built-in synthetic data, CPU.
+
+    python tools/demo.py [--out demo_out] [--with-pgd] [--pretrain-epochs 12] [--epochs 6]
+
+1. the synthetic CUB-format dataset (generated once into the cache, checked with the CUB reader);
+2. stage 1: a natural resnet_tiny trained from scratch (configs/demo/base.yaml), the CPU
+   stand-in for the paper's ImageNet initialisation;
+3. stage 2: natural, ART (fast mode), ADL (and PGD-AT with --with-pgd) fine-tuned from it for
+   the same epochs (configs/demo/finetune.yaml);
+4. every model scored on the test split: Grad and CAM GT-known / Top-1 Loc (the ART paper's
+   fixed-threshold protocol), top-1 accuracy, MaxBoxAccV2 (wsolevaluation protocol);
+5. tools/localize.py on three test images with the ART model;
+6. report.md with the table, BoxAcc-vs-threshold curves, natural-vs-ART overlays side by side
+   and training curves. Finished stages are reused when the demo runs again with the same settings.
+
+One seed: differences of a few points are within seed-to-seed spread; benchmarks/wsol_table.py
+runs the same protocol over seeds (results in benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+import numpy as np
+
+from wsol.cli import REPO
+from wsol.config import ConfigError, load_config
+from wsol.data import CubDataset, build_transform, collate_samples, load_split
+from wsol.data.check import check_dataset
+from wsol.engine import load_checkpoint
+from wsol.engine.evaluate import maps_and_logits
+from wsol.engine.localize import Localizer, localize_files
+from wsol.engine.table import COLUMNS, centre_baseline, score_run
+from wsol.engine.train import (
+    RunConfigMismatch,
+    TrainingError,
+    finished_run,
+    prepare_data,
+    resumable_run,
+    train,
+)
+from wsol.localization import boxes_at_threshold, normalize_scoremap
+from wsol.viz import (
+    GT_COLOUR,
+    draw_boxes,
+    overlay_heatmap,
+    plot_method_curves,
+    plot_training_curves,
+    save_overlay_grid,
+    to_uint8_image,
+)
+
+CONFIGS = REPO / "configs" / "demo"
+log = logging.getLogger("demo")
+METHODS = {  # name -> config overrides of stage 2
+    "natural": ["method.name=natural"],
+    "art": ["method.name=art", "method.art.mode=fast"],
+    "adl": ["method.name=adl"],
+    "pgd": ["method.name=pgd"],
+}
+COST = {"natural": 1.0, "adl": 1.0, "art": 3.4, "pgd": 7.0}  # step cost / natural at 112 px (benchmarks/RESULTS.md)
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    ap.add_argument("--arch", default="resnet_tiny")
+    ap.add_argument("--methods", nargs="+", default=["natural", "art", "adl"], choices=sorted(METHODS))
+    ap.add_argument("--with-pgd", action="store_true", help="also PGD-AT (about 7x a natural epoch)")
+    ap.add_argument("--pretrain-epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=6, help="stage-2 epochs per method")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--classes", type=int, help="synthetic classes (default: the config's, 10)")
+    ap.add_argument("--images-per-class", type=int, help="synthetic images per class (default 300)")
+    ap.add_argument("--size", type=int, help="synthetic image size in px (default 128)")
+    ap.add_argument("--image-size", type=int, help="network input size (default 112)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, every run")
+    args = ap.parse_args(argv)
+    if args.with_pgd and "pgd" not in args.methods:
+        args.methods.append("pgd")
+    if "natural" not in args.methods:
+        args.methods.insert(0, "natural")
+    return args
+
+
+def common_overrides(args) -> list[str]:
+    out = [f"model.arch={args.arch!r}", f"train.seed={args.seed}"]
+    for flag, key in (("classes", "data.synthetic.num_classes"), ("images_per_class", "data.synthetic.images_per_class"),
+                      ("size", "data.synthetic.size"), ("image_size", "data.image_size")):
+        if getattr(args, flag) is not None:
+            out.append(f"{key}={getattr(args, flag)}")
+    if args.image_size is not None:
+        out.append(f"data.resize_size={round(args.image_size * 8 / 7)}")
+    return out + list(args.set)
+
+
+def run_stage(name: str, config: Path, overrides: list[str], out: Path) -> tuple[dict, float]:
+    """Train one run into `out`, or reuse it when it finished with the same effective config."""
+    cfg = load_config(config, overrides)
+    timing = out / "demo-timing.json"
+    try:
+        report = finished_run(out, cfg)
+    except RunConfigMismatch as err:
+        log.info("    %s: training again: %s", name, err)
+        report = None
+    if report is not None and timing.is_file():
+        log.info("    %s: reusing the finished run in %s", name, out)
+        return report, float(json.loads(timing.read_text())["train_s"])
+    try:
+        resume = resumable_run(out, cfg)
+    except RunConfigMismatch:
+        resume = False
+    if resume:
+        log.info("    %s: continuing the stopped run in %s", name, out)
+    t = time.perf_counter()
+    report = train(None, out, resume=True) if resume else train(cfg, out, overwrite=True)  # the demo's own folder
+    elapsed = time.perf_counter() - t
+    timing.write_text(json.dumps({"train_s": elapsed}))
+    return report, elapsed
+
+
+def history(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, image_size: int, path: Path,
+                     n: int = 6) -> Path:
+    """Grid: one test image per row; image with GT box, then each model's Grad and CAM map with the
+    box at that model's best threshold (red; MaxBoxAccV2 at IoU 50) and the GT box (green)."""
+    split = load_split(data, "test")
+    ds = CubDataset(split, build_transform("wsoleval", image_size))
+    picks = [ds[i] for i in np.linspace(0, len(ds) - 1, n).round().astype(int)]
+    batch = collate_samples(picks)
+    x, y = batch["image"], batch["label"]
+    models = {name: load_checkpoint(run / "checkpoint-last")[0] for name, run in runs.items()}
+    columns = [(name, sal) for sal in ("grad", "cam") for name in models]
+    maps, preds = {}, {}
+    for name, model in models.items():
+        for sal in ("grad", "cam"):
+            raw, logits = maps_and_logits(model, x, y, sal, "wsolevaluation")
+            maps[name, sal] = [normalize_scoremap(m, (image_size, image_size)) for m in raw]
+        preds[name] = logits.argmax(1)
+    panels, titles = [], []
+    for i in range(len(picks)):
+        img = to_uint8_image(x[i])
+        gt = batch["boxes"][i].numpy()
+        panels.append(draw_boxes(img, gt, GT_COLOUR))
+        titles.append(f"{ds.class_names[int(y[i])].split('.', 1)[-1][:18]}")
+        for name, sal in columns:
+            tau = rows[name][f"{sal}_best_threshold"]
+            box = boxes_at_threshold(maps[name, sal][i], tau, multi_contour=True)
+            panel = draw_boxes(overlay_heatmap(img, maps[name, sal][i]), gt, GT_COLOUR)
+            panels.append(draw_boxes(panel, box))
+            ok = "ok" if int(preds[name][i]) == int(y[i]) else "wrong class"
+            titles.append(f"{name} {sal} (tau {tau:.2f}, {ok})")
+    return save_overlay_grid(panels, titles, path, cols=1 + len(columns),
+                             suptitle="test images: green = true box, red = box from the map at the model's best "
+                                      "threshold (MaxBoxAccV2, IoU 50)")
+
+
+def fmt(v) -> str:
+    return "–" if v is None else f"{v:.1f}"
+
+
+def write_report(out: Path, args, data_lines: list[str], times: dict, rows: dict, centre: dict, figures: dict,
+                 detections: list[dict], total_s: float) -> Path:
+    head = "| model | " + " | ".join(t for _, t in COLUMNS) + " | train time |"
+    table = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    for name, r in rows.items():
+        table.append(f"| {name} | " + " | ".join(fmt(r.get(k)) for k, _ in COLUMNS) + f" | {times[name] / 60:.1f} min |")
+    nat = rows["natural"]
+    diffs = [f"- {name} − natural: Grad GT-known Loc {r['grad_gt_known'] - nat['grad_gt_known']:+.1f}, Grad "
+             f"MaxBoxAccV2 {r['grad_v2'] - nat['grad_v2']:+.1f}, CAM MaxBoxAccV2 {r['cam_v2'] - nat['cam_v2']:+.1f}, "
+             f"top-1 accuracy {r['top1_acc'] - nat['top1_acc']:+.1f} points" for name, r in rows.items() if name != "natural"]
+    n_test = nat["num_images"]
+    lines = [
+        "# art-wsol demo report", "",
+        f"{args.arch}, seed {args.seed}, on the built-in synthetic CUB-format benchmark; {platform.platform()}; "
+        f"total {total_s / 60:.1f} min.", "",
+        "Protocol: stage 1 trains a natural model from scratch "
+        f"({args.pretrain_epochs} epochs, {times['pretrain'] / 60:.1f} min), the CPU stand-in for ImageNet "
+        f"initialisation; stage 2 fine-tunes every method from it for {args.epochs} epochs with a fresh classifier "
+        "(ART in its fast mode). The last checkpoint of each is scored on the test split "
+        f"({n_test} images, never used for training or model selection).", "",
+        "## WSOL table (test split)", "",
+        "GT-known / Top-1 Loc: the ART paper's protocol (resize + centre crop, fixed threshold: Grad 0.2, "
+        "CAM 0.1, the official gradient-map pipeline). MaxBoxAccV2: wsolevaluation (mean over IoU 30/50/70 "
+        "of the best-threshold box accuracy, all contours).", "",
+        *table, "", *diffs, "",
+        f"Centre-Gaussian baseline (one centred Gaussian for every image, the same for all images): "
+        f"MaxBoxAccV2 {centre['v2']:.1f}, MaxBoxAcc {centre['v1']:.1f}. A map that scores near it has learned "
+        "little about where the object is.", "",
+        "One seed. On this benchmark the spread between seeds is a few points, so a difference of that "
+        "size is not evidence either way; `benchmarks/wsol_table.py` runs the same protocol over seeds "
+        "(see benchmarks/RESULTS.md for the measured table and what it found).", "",
+        "ART runs as the released code does (`method.art.bn_stats: all`): its Softplus passes move the BN running "
+        "statistics too. On this benchmark that side effect is all of fast ART's difference from natural training; "
+        "with `--set method.art.bn_stats=ce` the two give the same model (README, \"What it found\").", "",
+        "## BoxAcc vs threshold (wsolevaluation, IoU 0.5)", "", f"![curves]({figures['curves'].name})", "",
+        "## Natural vs ART, side by side", "", f"![overlays]({figures['overlays'].name})", "",
+        "## Training curves (stage 2)", "", f"![training]({figures['training'].name})", "",
+        "## tools/localize.py (ART model, Grad map)", "",
+        "| image | predicted class | score | box (x0, y0, x1, y1) | overlay |", "|---|---|---|---|---|",
+        *[f"| {Path(d['image']).name} | {d['class_name']} | {d['score']:.2f} | {d['boxes'][0]} | "
+          f"[png](localize/{Path(d['image']).stem}.overlay.png) |" for d in detections], "",
+        "## Data", "", "```", *data_lines, "```", "",
+        "Run folders (config.yaml, checkpoints, metrics.jsonl, eval JSON and plots): "
+        + ", ".join(f"`{name}/`" for name in ["pretrain", *rows]) + ".", "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
+    logging.getLogger("wsol.engine.evaluate").setLevel(logging.WARNING)  # one line per model instead
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    n = 6
+    common = common_overrides(args)
+    try:
+        log.info("[1/%d] the synthetic CUB-format dataset", n)
+        root, train_split, val_split, _ = prepare_data(load_config(CONFIGS / "base.yaml", common))
+        report = check_dataset(root, progress=False)
+        for line in report.summary_lines():
+            log.info("    %s", line)
+        if not report.ok:
+            log.error("dataset problems:\n  %s", "\n  ".join(report.problems))
+            return 1
+        log.info("[2/%d] stage 1: natural %s from scratch, %d epochs", n, args.arch, args.pretrain_epochs)
+        times, runs = {}, {}
+        _, times["pretrain"] = run_stage("pretrain", CONFIGS / "base.yaml", common + [
+            "method.name=natural", f"train.epochs={args.pretrain_epochs}", f"val.every={args.pretrain_epochs}"],
+            out / "pretrain")
+        epoch_s = times["pretrain"] / max(1, args.pretrain_epochs)
+        weights = out / "pretrain" / "checkpoint-last.safetensors"
+        log.info("[3/%d] stage 2: %s fine-tuned from it, %d epochs each (about %.0f min in all)", n,
+                 ", ".join(args.methods), args.epochs,
+                 sum(COST[m] for m in args.methods) * epoch_s * args.epochs / 60)
+        for i, method in enumerate(args.methods, 1):
+            log.info("    (%d/%d) %s", i, len(args.methods), method)
+            runs[method] = out / method
+            _, times[method] = run_stage(method, CONFIGS / "finetune.yaml", common + METHODS[method] + [
+                f"model.pretrained={str(weights)!r}", f"train.epochs={args.epochs}", f"val.every={args.epochs}"],
+                runs[method])
+        log.info("[4/%d] scoring every model on the test split (Grad and CAM, two protocols)", n)
+        image_size = json.loads((runs["natural"] / "checkpoint-last.json").read_text())["image_size"]
+        rows = {}
+        for method, run in runs.items():
+            rows[method] = score_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
+                                     num_overlays=8, box_metrics="v2")
+            log.info("    %-8s " + "  ".join(f"{t} {fmt(rows[method].get(k))}" for k, t in COLUMNS), method)
+        log.info("[5/%d] tools/localize.py on three test images (ART model, Grad)", n)
+        test = load_split(root, "test")
+        images = [test.image_root / s.image_id for s in test.samples[:: max(1, len(test) // 3)][:3]]
+        who = "art" if "art" in runs else "natural"
+        detections, _ = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize",
+                                       overwrite=True)
+        for det in detections:
+            log.info("    %s -> %s %.2f %s", Path(det["image"]).name, det["class_name"], det["score"], det["boxes"])
+        log.info("[6/%d] writing the report", n)
+        figures = {
+            "curves": plot_method_curves({sal: {m: r["curves"][sal] for m, r in rows.items()} for sal in ("grad", "cam")},
+                                         out / "boxacc-curves.png"),
+            "overlays": compare_overlays({m: runs[m] for m in ("natural", who) if m in runs} if who != "natural"
+                                         else {"natural": runs["natural"]}, rows, root, image_size,
+                                         out / "natural-vs-art-overlays.png"),
+            "training": plot_training_curves({m: history(r) for m, r in runs.items()}, out / "training-curves.png"),
+        }
+        centre = centre_baseline(root, image_size)
+        path = write_report(out, args, report.summary_lines(), times, rows, centre, figures, detections,
+                            time.perf_counter() - t0)
+    except (ConfigError, TrainingError, OSError, ValueError) as err:
+        log.error("demo: error: %s", err)
+        return 1
+    log.info("")
+    log.info("Done in %.1f min.", (time.perf_counter() - t0) / 60)
+    print(f"Report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
