@@ -28,6 +28,7 @@ def test_demo_trains_scores_localizes_and_reports(tmp_path):
         assert f"[{step}/6]" in r.stdout
     report = (out / "report.md").read_text()
     # the table: one row per trained model, every column filled with a number
+    sizes = set()
     for method in ("natural", "art", "adl"):
         row = next(line for line in report.splitlines() if line.startswith(f"| {method} |"))
         cells = [c.strip() for c in row.strip("|").split("|")]
@@ -36,8 +37,12 @@ def test_demo_trains_scores_localizes_and_reports(tmp_path):
         cfg = (out / method / "config.yaml").read_text()
         assert "pretrained: " + str(out / "pretrain" / "checkpoint-last.safetensors") in cfg
         evaluated = json.loads((out / method / "eval" / "eval-test-grad.json").read_text())
-        assert evaluated["num_images"] == 18 and evaluated["MaxBoxAccV2"]["mean"] >= 0
+        sizes.add(evaluated["num_images"])
+        assert evaluated["MaxBoxAccV2"]["mean"] >= 0
+    assert len(sizes) == 1 and sizes.pop() >= 3  # every model scored on the same test split
     assert "mode: fast" in (out / "art" / "config.yaml").read_text()
+    assert "lr_milestones:\n  - 2" in (out / "art" / "config.yaml").read_text()  # the quick profile's schedule
+    assert "## Real photos with an ImageNet classifier" in report
     assert "art − natural:" in report and "Centre-Gaussian baseline" in report
     for fig in ("boxacc-curves.png", "natural-vs-art-overlays.png", "training-curves.png"):
         assert f"]({fig})" in report and (out / fig).stat().st_size > 10_000
