@@ -129,25 +129,16 @@ def _write_not_a_state_dict(path, content: str) -> None:
 
 
 @pytest.mark.parametrize("content", ["list", "text", "object"])
-def test_a_file_that_is_not_a_state_dict_is_one_error_naming_the_file(tmp_path, content):
+def test_a_file_that_is_not_a_state_dict_is_one_short_error_naming_the_file(tmp_path, content):
     path = tmp_path / f"{content}.pth"
     _write_not_a_state_dict(path, content)
     with pytest.raises(WeightsMismatch) as info:
         build_model("torchvision:resnet18", 1000, pretrained=path, keep_head=True)
     msg = str(info.value)
     assert msg.startswith(f"{path}: not a readable .pth/.pt/.safetensors state dict")
-    if content == "list":
-        assert "does not hold a state dict (got list)" in msg and len(msg) < 600
-
-
-@pytest.mark.parametrize("content", ["text", "object", "list"])
-def test_a_file_that_is_not_a_state_dict_gets_a_short_message(tmp_path, content):
-    path = tmp_path / f"{content}.pth"
-    _write_not_a_state_dict(path, content)
-    with pytest.raises(WeightsMismatch) as info:
-        build_model("torchvision:resnet18", 1000, pretrained=path, keep_head=True)
-    msg = str(info.value)
     assert len(msg) < 600 and "\n" not in msg and "weights_only" not in msg, msg
+    if content == "list":
+        assert "does not hold a state dict (got list)" in msg
 
 
 def test_project_arch_keeps_its_head(tmp_path, images):

@@ -5,7 +5,6 @@ The weights file is a random state dict written here; the images are small rando
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,16 +14,9 @@ import pytest
 import torch
 
 from wsol.models import build_model
+from wsol.cli.localize import main as localize_main  # tools/localize.py runs this main
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
 
 
 def write_image(path: Path, seed: int, size=(40, 32)) -> Path:
@@ -49,7 +41,7 @@ def setup(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def main():
-    return tool("localize")
+    return localize_main
 
 
 def model_args(weights: Path) -> list[str]:

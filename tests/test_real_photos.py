@@ -7,10 +7,8 @@ Skipped when the weights package or foolbox's photos are not installed; nothing 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,19 +32,12 @@ pytest.importorskip("skimage.data")
 from wsol.engine.localize import image_to_input  # noqa: E402
 from wsol.metrics.iou import iou  # noqa: E402
 from wsol.models import build_model  # noqa: E402
+from wsol.cli.localize import main as localize_main  # tools/localize.py runs this main
 
-ROOT = Path(__file__).resolve().parents[1]
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 # one torch thread: Lite0's depthwise convolutions at batch 1 gain nothing from a second thread,
 # and on two shared cores a second thread makes each forward many times slower
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +93,7 @@ def test_localize_tool_boxes_real_photos(tmp_path, capsys):
             assert cv2.imwrite(str(path), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR))
         files[photo.name] = path
     out, coco = tmp_path / "out", tmp_path / "coco.json"
-    rc = tool("localize")([str(src), "--model", LITE0_ARCH, "--weights", str(lite0_weights()),
+    rc = localize_main([str(src), "--model", LITE0_ARCH, "--weights", str(lite0_weights()),
                            "--out", str(out), "--coco", str(coco)])
     assert rc == 0
     stdout = capsys.readouterr().out
