@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from wsol.attribution import saliency_maps
 from wsol.cli import REPO
 from wsol.config import ConfigError, load_config
 from wsol.data import CubDataset, build_transform, collate_samples, load_split
 from wsol.data.check import check_dataset
 from wsol.engine import load_checkpoint
-from wsol.engine.evaluate import maps_and_logits
 from wsol.engine.localize import Localizer, localize_files
 from wsol.engine.table import COLUMNS, centre_baseline, score_run
 from wsol.engine.train import (
@@ -50,7 +50,7 @@ from wsol.engine.train import (
     resumable_run,
     train,
 )
-from wsol.localization import boxes_at_threshold, normalize_scoremap
+from wsol.localization import boxes_at_threshold
 from wsol.viz import (
     GT_COLOUR,
     draw_boxes,
@@ -165,8 +165,8 @@ def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, i
     maps, preds = {}, {}
     for name, model in models.items():
         for sal in ("grad", "cam"):
-            raw, logits = maps_and_logits(model, x, y, sal, "wsolevaluation")
-            maps[name, sal] = [normalize_scoremap(m, (image_size, image_size)) for m in raw]
+            norm, logits = saliency_maps(model, x, y, sal, size=(image_size, image_size))
+            maps[name, sal] = list(norm.numpy())
         preds[name] = logits.argmax(1)
     panels, titles = [], []
     for i in range(len(picks)):
