@@ -1,4 +1,5 @@
-"""tools/localize.py on bad inputs, with a random torchvision:resnet18 as the ImageNet classifier.
+"""tools/localize.py on bad inputs, and --model/--weights in segment.py and evaluate_wsol.py, with a
+random torchvision:resnet18 as the ImageNet classifier.
 
 The weights file is a random state dict written here; the images are small random ones.
 """
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from wsol.models import build_model
 from wsol.cli.localize import main as localize_main  # tools/localize.py runs this main
+from wsol.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -151,3 +152,56 @@ def test_model_without_weights(setup, main, tmp_path, capsys):
     assert main([str(good), "--model", "torchvision:resnet18", "--out", str(tmp_path / "o")]) == 1
     assert "needs --weights" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_segment_image_mode_takes_an_imagenet_classifier(setup, tmp_path, capsys):
+    from segmentation.cli.segment import main as segment_main
+
+    _, weights, good = setup
+    out = tmp_path / "seg"
+    rc = segment_main([str(good / "a.png"), "--model", "torchvision:resnet18", "--weights", str(weights),
+                       "--saliency", "gradcam", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert (out / "a.mask.png").is_file() and (out / "a.rle.json").is_file()
+    mask = cv2.imread(str(out / "a.mask.png"), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (32, 40)
+    with pytest.raises(SystemExit) as info:        # the two go together
+        segment_main([str(good / "a.png"), "--model", "torchvision:resnet18", "--out", str(out)])
+    assert info.value.code == 2 and "--model and --weights go together" in capsys.readouterr().err
+
+
+def test_evaluate_wsol_model_needs_out_dir_and_imagenet_classes(setup, tmp_path, capsys):
+    from wsol.cli.evaluate_wsol import main as evaluate_main
+    from wsol.data.synthetic import make_synthetic_cub
+
+    _, weights, _ = setup
+    args = ["--model", "torchvision:resnet18", "--weights", str(weights), "--data", str(tmp_path)]
+    with pytest.raises(SystemExit) as info:
+        evaluate_main(args)
+    assert info.value.code == 2 and "--model needs --out-dir" in capsys.readouterr().err
+    root = make_synthetic_cub(tmp_path / "cub", num_classes=2, images_per_class=4, size=48, seed=0)
+    args = ["--model", "torchvision:resnet18", "--weights", str(weights), "--data", str(root),
+            "--out-dir", str(tmp_path / "eval"), "--image-size", "48"]
+    assert evaluate_main(args) == 1
+    err = capsys.readouterr().err
+    assert "has 2 classes but the model torchvision:resnet18" in err and "ImageNet's classes" in err
+
+
+def test_evaluation_runs_a_classifier_as_it_is_end_to_end(tmp_path):
+    """The --model path of evaluate_wsol (ClassifierSpec) through the whole evaluation, on a 2-class
+    synthetic split with a 2-class torchvision:resnet18 (ImageNet's 1000 classes need ImageNet data)."""
+    from wsol.data.synthetic import make_synthetic_cub
+    from wsol.engine.evaluate import EvalOptions, evaluate_checkpoint
+    from wsol.engine.sources import ClassifierSpec
+
+    torch.manual_seed(0)
+    weights = tmp_path / "r18-2.pth"
+    torch.save(build_model("torchvision:resnet18", 2).net.state_dict(), weights)
+    root = make_synthetic_cub(tmp_path / "cub", num_classes=2, images_per_class=4, size=48, seed=0, progress=False)
+    spec = ClassifierSpec("torchvision:resnet18", weights, num_classes=2)
+    res = evaluate_checkpoint(spec, root, EvalOptions(saliency="gradcam", image_size=48, num_overlays=2,
+                                                     device="cpu"), out_dir=tmp_path / "eval")
+    assert res["num_images"] == 4 and 0 <= res["MaxBoxAccV2"]["mean"] <= 100
+    assert res["checkpoint"] == str(spec) and (tmp_path / "eval" / "eval-test-gradcam.json").is_file()
+    with pytest.raises(ValueError, match="give an output folder"):
+        evaluate_checkpoint(spec, root, EvalOptions(saliency="gradcam", image_size=48))

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        if args.checkpoint:
+        if args.checkpoint or args.model:
             opts = EvalOptions(split=args.split, saliency=args.saliency, protocol=args.protocol,
                                image_size=args.image_size, batch_size=args.batch_size,
                                cam_curve_interval=args.cam_curve_interval, threshold=args.threshold,
