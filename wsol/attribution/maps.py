@@ -34,7 +34,8 @@ SMOOTHED_GRAD = "grad_art"
 THRESHOLDS: dict[str, dict[str, float]] = {
     "paper": {"grad": 0.2, "*": 0.1},                   # the ART paper (REFERENCE §6.5)
     # measured on 12 real photos with real ImageNet weights (benchmarks/RESULTS.md, "Real-photo
-    # localization"), each with its PHOTO_BLUR; CAM-like maps best at 0.35 (12 of 12 at IoU >= 0.5)
+    # localization"), each with its PHOTO_BLUR; CAM-like maps best at 0.35 (12 of 12 at IoU >= 0.5).
+    # gradshap was not measured: it takes IG's settings, its closest relative.
     "photo": {"grad": 0.25, "smoothgrad": 0.3, "ig": 0.15, "gradshap": 0.15, "grad_art": 0.3, "*": 0.35},
 }
 # Gaussian sigma (input pixels) the photo thresholds were measured with: gradient-family maps are
