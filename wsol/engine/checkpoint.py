@@ -22,6 +22,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from wsol.models.pretrained import nonfinite_tensors
+
 __all__ = [
     "CheckpointError",
     "NonFiniteCheckpoint",
@@ -43,12 +45,6 @@ class CheckpointError(RuntimeError):
 
 class NonFiniteCheckpoint(CheckpointError):
     """Tensors holding NaN or Inf (a diverged model): never written, never loaded."""
-
-
-def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the floating-point tensors in `tensors` that hold a NaN or Inf, in order."""
-    return [name for name, t in tensors.items()
-            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
 
 
 def _nonfinite_message(names: list[str], total: int) -> str:

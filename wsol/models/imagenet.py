@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel
-from .pretrained import PretrainedWeightsMissing, read_state_dict
+from .pretrained import PretrainedWeightsMissing, nonfinite_tensors, read_state_dict
+from .timm_models import head_is_gap_linear
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class ImageNetClassifier(WSOLModel):
         # .to() / .eval() stay those of `net`.
         self.__dict__["_body"], self.__dict__["_tail"] = body, tail
         self.__dict__["_linear"] = classifier
-        self.has_cam_head = classifier is not None and _head_is_gap_linear(tail, classifier)
+        self.has_cam_head = classifier is not None and head_is_gap_linear(tail, classifier)
         self.new_layer_prefixes = ()
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,19 +200,6 @@ def _is_pool(gm: nn.Module, node) -> bool:
     return node.op == "call_function" and getattr(node.target, "__name__", "") in _POOL_FUNCTIONS
 
 
-def _head_is_gap_linear(tail: Callable, linear: nn.Linear) -> bool:
-    """Numerical check in eval mode on a random feature map (2,Cf,3,3)."""
-    try:
-        with torch.no_grad():
-            gen = torch.Generator().manual_seed(0)
-            feats = torch.randn(2, linear.in_features, 3, 3, generator=gen)
-            expected = linear(feats.mean(dim=(2, 3)))
-            got = tail(feats)
-        return got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
-    except (RuntimeError, ValueError, TypeError, AssertionError):
-        return False
-
-
 # -- weights ---------------------------------------------------------------------------------
 
 def load_state_dict_strict(net: nn.Module, path: Path, arch: str) -> None:
@@ -231,7 +219,7 @@ def load_state_dict_strict(net: nn.Module, path: Path, arch: str) -> None:
     shapes = [k for k in state if k in own and state[k].shape != own[k].shape]
     if missing or unexpected or shapes:
         raise WeightsMismatch(mismatch_message(path, arch, missing, unexpected, shapes, state, own))
-    nonfinite = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    nonfinite = nonfinite_tensors(state)
     if nonfinite:
         raise WeightsMismatch(f"{path}: {len(nonfinite)} tensor(s) hold NaN or Inf, e.g. {', '.join(nonfinite[:3])}")
     net.load_state_dict(state, strict=False)

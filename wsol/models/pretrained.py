@@ -94,6 +94,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if torch.is_tensor(v)}
 
 
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors in `tensors` that hold a NaN or Inf, in order."""
+    return [name for name, t in tensors.items()
+            if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+
+
 def load_pretrained(model: WSOLModel, source: bool | str | os.PathLike = True) -> LoadReport:
     """Load backbone weights into `model` in place, skipping the classifier.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,17 +162,24 @@ def _pool_type(net: nn.Module) -> str | None:
 
 
 def _head_is_gap_linear(net: nn.Module, clf: nn.Linear) -> bool:
-    """Numerical check on a random feature map (2,Cf,3,3), in eval mode."""
+    """`head_is_gap_linear` of timm's forward_head, in eval mode."""
     was_training = net.training
     net.eval()
+    try:
+        return head_is_gap_linear(net.forward_head, clf)
+    finally:
+        net.train(was_training)
+
+
+def head_is_gap_linear(head: Callable[[torch.Tensor], torch.Tensor], clf: nn.Linear) -> bool:
+    """Whether head(F) == clf(mean_hw F): a numerical check on a random feature map (2,Cf,3,3).
+    The caller sets eval mode (dropout)."""
     try:
         with torch.no_grad():
             gen = torch.Generator().manual_seed(0)
             feats = torch.randn(2, clf.in_features, 3, 3, generator=gen)
             expected = clf(feats.mean(dim=(2, 3)))
-            got = net.forward_head(feats)
+            got = head(feats)
         return got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
-    except (RuntimeError, AssertionError, TypeError):
+    except (RuntimeError, ValueError, TypeError, AssertionError):
         return False
-    finally:
-        net.train(was_training)
