@@ -59,10 +59,8 @@ def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "g
         if not len(batch["label"]):
             yield {"skipped": batch["skipped"], "images": np.zeros((0, image_size, image_size, 3), np.uint8)}
             continue
-        x, y = batch["image"].to(device), batch["label"].to(device)
-        if target == "pred":
-            with torch.no_grad():
-                y = model(x).argmax(1)
+        x = batch["image"].to(device)
+        y = None if target == "pred" else batch["label"].to(device)  # None: the predicted class, same pass
         norm, logits = saliency_maps(model, x, y, saliency, size=(image_size, image_size), protocol=protocol)
         maps = np.stack([smooth(m, blur_sigma) for m in norm.numpy()])
         yield {

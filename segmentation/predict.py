@@ -29,10 +29,9 @@ def heatmap_mask(classifier, meta: dict, image: np.ndarray, saliency: str, opts:
     H, W = image.shape[:2]
     device = model_device(classifier)
     x = image_to_input(image, int(meta.get("image_size") or 224)).to(device)
-    with torch.no_grad():
-        probs = classifier(x).softmax(1)[0].cpu()
+    maps, logits = saliency_maps(classifier, x, None, saliency, size=(H, W), protocol=protocol)
+    probs = logits.softmax(1)[0].cpu()
     cls = int(probs.argmax())
-    maps, _ = saliency_maps(classifier, x, torch.tensor([cls], device=device), saliency, size=(H, W), protocol=protocol)
     scoremap = smooth(maps[0].numpy(), opts.blur_sigma)
     mask, used = pseudo_mask(scoremap, opts, image, tau)
     names = meta.get("class_names") or []

@@ -7,7 +7,7 @@ a run that fails before its first epoch, and datasets with no training images.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import logging
 import pickle
@@ -27,14 +27,11 @@ from wsol.engine.train import TrainingError, train
 from wsol.methods import StepOutput, TrainingMethod, register_method
 from wsol.models import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"bad_inputs_{name}", ROOT / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    """The main of tools/<name>.py (a front door over wsol.cli.<name>)."""
+    return importlib.import_module(f"wsol.cli.{name}").main
 
 
 # -- checkpoints ----------------------------------------------------------------------------------------

@@ -72,24 +72,29 @@ def raw_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, saliency: 
     return out.detach().double().cpu().numpy()
 
 
-def raw_maps_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor, saliency: str,
+def raw_maps_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, saliency: str,
                         protocol: str = "wsolevaluation", **options) -> tuple[np.ndarray, torch.Tensor]:
     """`raw_maps` plus the logits (B,C), sharing one forward for CAM and the logit gradient
-    (the same numbers as a separate no-grad forward; tested)."""
+    (the same numbers as a separate no-grad forward; tested). `target` None: the predicted
+    class, taken from that same forward."""
     if saliency == "cam" and not options:
         with torch.no_grad():
             logits, feats = model.forward_with_features(x)
-            maps = cam_from_features(model, feats, target)
+            maps = cam_from_features(model, feats, _or_predicted(target, logits))
         return maps.double().cpu().numpy(), logits
     if saliency == "grad" and protocol != "paper" and not options:
         inp = grad_input(x, create_graph=False)
         with torch.enable_grad():
             logits = model(inp)
-            (g,) = torch.autograd.grad(objective(logits, target, "logit"), inp)
+            (g,) = torch.autograd.grad(objective(logits, _or_predicted(target, logits), "logit"), inp)
         return reduce_channels(g, "abs_mean").double().cpu().numpy(), logits.detach()
     with torch.no_grad():
         logits = model(x)
-    return raw_maps(model, x, target, saliency, protocol, **options), logits
+    return raw_maps(model, x, _or_predicted(target, logits), saliency, protocol, **options), logits
+
+
+def _or_predicted(target: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+    return logits.detach().argmax(1) if target is None else target
 
 
 def saliency_maps(model: nn.Module, x: torch.Tensor, target: TargetLike | None = None, saliency: str = "grad",
@@ -106,17 +111,16 @@ def saliency_maps(model: nn.Module, x: torch.Tensor, target: TargetLike | None =
         blur: Gaussian sigma in input pixels applied to the raw map before the resize (0: none).
         protocol: "wsolevaluation" or "paper" (the batch-global ART pipeline for "grad").
         **options: passed to the attribution method (e.g. `steps` for ig, `seed` for smoothgrad).
+
+    With `target` None the prediction comes from the forward pass that makes the map (no extra
+    pass); the logits returned are that pass's, so the caller's probabilities need none either.
     """
     from wsol.localization import normalize_scoremap
 
     check_images(x)
     if saliency not in saliency_names():
         raise ValueError(f"unknown saliency {saliency!r}; valid: {', '.join(saliency_names())}")
-    if target is None:
-        with torch.no_grad():
-            target = model(x).argmax(1)
-    t = as_target(target, x.shape[0], num_classes_of(model), x.device)
-    options = {k: v for k, v in options.items() if not (k == "seed" and saliency not in _SEEDED)}
+    t = None if target is None else as_target(target, x.shape[0], num_classes_of(model), x.device)
     raw, logits = raw_maps_and_logits(model, x, t, saliency, protocol, **options)
     if blur > 0:
         sigma = blur * raw.shape[-1] / x.shape[-1]   # input pixels -> the map's own pixels
@@ -124,6 +128,3 @@ def saliency_maps(model: nn.Module, x: torch.Tensor, target: TargetLike | None =
     H, W = size if size is not None else tuple(x.shape[-2:])
     maps = np.stack([normalize_scoremap(m, (W, H)) for m in raw])
     return torch.from_numpy(maps), logits.detach()
-
-
-_SEEDED = ("smoothgrad", "gradshap")

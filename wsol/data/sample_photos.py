@@ -84,9 +84,9 @@ def labelled_photos(boxed_only: bool = False) -> list[Photo]:
     from wsol.data.images import load_rgb
 
     out = [Photo(p.name, load_rgb(p), foolbox_label(p), OBJECT_BOXES.get(p.name))
-           for p in foolbox_imagenet_files()]
+           for p in foolbox_imagenet_files() if not boxed_only or p.name in OBJECT_BOXES]  # decode only these
     import skimage.data
 
     for name, label in SKIMAGE_LABELS.items():
         out.append(Photo(name, np.ascontiguousarray(getattr(skimage.data, name)()), label, OBJECT_BOXES[name]))
-    return [p for p in out if p.box is not None] if boxed_only else out
+    return out

@@ -163,11 +163,9 @@ class Localizer:
         image = load_rgb(path)
         H, W = image.shape[:2]
         x = image_to_input(image, self.size).to(self.device)
-        with torch.no_grad():
-            probs = self.model(x).softmax(1)[0].cpu()
+        maps, logits = saliency_maps(self.model, x, None, self.saliency, size=(H, W), blur=self.blur)
+        probs = logits.softmax(1)[0].cpu()
         cls = int(probs.argmax())
-        maps, _ = saliency_maps(self.model, x, torch.tensor([cls], device=x.device), self.saliency,
-                                size=(H, W), blur=self.blur)
         scoremap = maps[0].numpy()
         mask, boxes = region_at_threshold(scoremap, self.threshold, multi_contour=self.multi_contour)
         top = probs.topk(min(5, len(probs)))
@@ -200,14 +198,13 @@ def planned_outputs(images: list[Path], out_dir: Path) -> list[tuple[Path, Path]
     return [(out_dir / f"{s}.overlay.png", out_dir / f"{s}.json") for s in output_stems(images)]
 
 
-def check_outputs(images: list[Path], out_dir: str | os.PathLike, overwrite: bool = False) -> None:
-    """Refuse an --out that is a file, or outputs that would overwrite earlier ones (unless asked)."""
-    out = Path(out_dir)
+def check_outputs(planned: list[tuple[Path, Path]], out: Path, overwrite: bool = False) -> None:
+    """Refuse an --out that is a file, or `planned` outputs that would overwrite earlier ones (unless asked)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: is a file; expected a folder for the overlays and JSON files")
     if overwrite:
         return
-    existing = [p for pair in planned_outputs(images, out) for p in pair if p.exists()]
+    existing = [p for pair in planned for p in pair if p.exists()]
     if existing:
         raise ValueError(f"--out {out}: {len(existing)} output file(s) from an earlier run would be overwritten "
                          f"(e.g. {existing[0].name}); pass --overwrite or choose another --out")
@@ -222,10 +219,11 @@ def localize_files(localizer: Localizer, images, out_dir: str | os.PathLike,
     """
     files = expand_inputs(images)
     out = Path(out_dir)
-    check_outputs(files, out, overwrite)
+    planned = planned_outputs(files, out)
+    check_outputs(planned, out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     dets, skipped = [], []
-    for path, (overlay_path, json_path) in zip(files, planned_outputs(files, out)):
+    for path, (overlay_path, json_path) in zip(files, planned):
         try:
             det, overlay = localizer(path)
         except ImageLoadError as err:
