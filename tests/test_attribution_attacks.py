@@ -145,6 +145,35 @@ def test_saliency_map_normalisation_and_the_art2020_inconsistency(trained):
     torch.testing.assert_close(res.orig_maps, met[:2])        # reported maps: the metric saliency
 
 
+@pytest.mark.parametrize("settings", [SaliencySettings(steps=8),
+                                      SaliencySettings(method="grad", objective="ce", reduction="abs_mean",
+                                                       normalization="sum_1024"),
+                                      SaliencySettings(objective="ce", rule="trapezoid", steps=8,
+                                                       reduction="abs_mean", normalization="none")])
+def test_scoring_maps_come_from_the_one_heatmap_path(trained, settings):
+    """The attacks' scoring maps are wsol.attribution.saliency_maps' (normalize=...), and equal
+    the attack's own differentiable construction bit for bit (so no score moved)."""
+    from wsol.attacks.saliency import attribution, to_saliency
+    from wsol.attribution import saliency_maps
+
+    model, x, y = trained
+    scored = saliency_map(model, x, y, settings, max_rows=16)
+    own = to_saliency(attribution(model, x, y, settings, False, 16), settings)
+    assert torch.equal(scored, own) and scored.dtype == x.dtype and not scored.requires_grad
+    opts = ({"variant": settings.objective} if settings.method == "grad" else
+            {"steps": settings.steps, "rule": settings.rule, "objective": settings.objective,
+             "internal_batch_size": 16})
+    maps, logits = saliency_maps(model, x, y, settings.method, reduction=settings.reduction,
+                                 normalize=settings.normalization, **opts)
+    torch.testing.assert_close(maps, scored, rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(logits, model(x))
+    with pytest.raises(ValueError, match="own resolution"):
+        saliency_maps(model, x, y, "grad", normalize="hw", size=(8, 8))
+    with pytest.raises(ValueError, match="unknown normalize"):
+        saliency_maps(model, x, y, "grad", normalize="l1")
+
+
 def test_chunked_surrogate_gradient_equals_single_pass(trained):
     x, y = trained[1][:3].double(), trained[2][:3]
     model = as_double(trained[0])

@@ -40,6 +40,7 @@ from torch import nn
 from wsol.attribution import integrated_gradients
 from wsol.attribution._common import check_images
 from wsol.attribution.path import _as_baseline, _path_gradients, _path_weights
+from wsol.attribution.reduce import TINY
 from wsol.metrics.robustness import center_shift, kendall_tau_b, topk_intersection, topk_mask
 from wsol.models.activations import smooth_activations
 from wsol.models.second_order import input_second_order
@@ -48,7 +49,7 @@ from .pgd import project
 from .precision import ATTACK_PRECISIONS, check_precision, precision_context, warn_if_emulated
 from .presets import ATTACK_KINDS, RobustnessPreset
 from .rows import check_max_rows, resolve_max_rows
-from .saliency import TINY, attribution, saliency_map, to_saliency
+from .saliency import attribution, saliency_map, to_saliency
 
 __all__ = [
     "AttributionAttackResult",

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wsol.attribution.reduce import SUM_NORMALIZATIONS
+
 __all__ = [
     "PRESETS",
     "PRESET_DATASETS",
@@ -34,7 +36,7 @@ SALIENCY_METHODS = ("ig", "grad")
 OBJECTIVES = ("logit", "ce")
 IG_RULES = ("right", "trapezoid")
 SALIENCY_REDUCTIONS = ("abs_sum", "abs_mean")
-NORMALIZATIONS = ("hw", "sum_1024", "none")
+NORMALIZATIONS = SUM_NORMALIZATIONS
 ATTACK_KINDS = ("topk", "mass_center", "targeted", "random")
 SELECTIONS = ("kendall_full", "kendall_masked")
 SELECTION_SALIENCIES = ("attack", "metric")

@@ -7,6 +7,10 @@ or to sum 1024), where a is the input gradient of the objective or IG (REFERENCE
 a map is differentiated (``create_graph=True``), IG's (x - baseline) factor is a constant and
 only the path points carry gradient: d/dx = sum_i t_i * d/dp_i, the sum_i ((i+1)/N) grad_i of
 Ghorbani's, Chen's and ART's code.
+
+Without ``create_graph`` (the attacks' scoring) the map comes from the one heatmap path,
+`wsol.attribution.saliency_maps` (``normalize="hw"`` etc.); the attack's differentiable step
+builds its own here, as `saliency_maps` gives detached maps only.
 """
 
 from __future__ import annotations
@@ -14,15 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wsol.attribution import integrated_gradients, reduce_channels
+from wsol.attribution import integrated_gradients, reduce_channels, saliency_maps
 from wsol.attribution._common import as_target, check_images, model_gradient, num_classes_of
 from wsol.attribution.path import _as_baseline, _path_gradients, _path_weights
+from wsol.attribution.reduce import sum_normalize
 
 from .presets import RobustnessPreset, SaliencySettings
 
 __all__ = ["saliency_map"]
-
-TINY = 1e-30  # guards S / sum(S) against an all-zero map
 
 
 def _settings(preset_or_settings: RobustnessPreset | SaliencySettings, which: str) -> SaliencySettings:
@@ -59,11 +62,7 @@ def attribution(model: nn.Module, x: torch.Tensor, t: torch.Tensor, s: SaliencyS
 
 def to_saliency(a: torch.Tensor, s: SaliencySettings) -> torch.Tensor:
     """(B,C,H,W) attribution -> normalised saliency (B,H,W) (differentiable)."""
-    m = reduce_channels(a, s.reduction)
-    if s.normalization == "none":
-        return m
-    total = m.shape[1] * m.shape[2] if s.normalization == "hw" else 1024
-    return total * m / m.sum((1, 2), keepdim=True).clamp_min(TINY)
+    return sum_normalize(reduce_channels(a, s.reduction), s.normalization)
 
 
 def saliency_map(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
@@ -86,9 +85,16 @@ def saliency_map(model: nn.Module, x: torch.Tensor, target: torch.Tensor,
         (B,H,W), detached unless `create_graph`.
     """
     s = _settings(preset_or_settings, which)
+    if not create_graph:   # scoring: the one heatmap path, wsol.attribution.saliency_maps
+        if s.method == "grad":
+            options = {"variant": s.objective}
+        else:
+            options = {"baseline": s.baseline, "steps": s.steps, "rule": s.rule,
+                       "internal_batch_size": max_rows, "objective": s.objective}
+        return saliency_maps(model, x, target, s.method, reduction=s.reduction,
+                             normalize=s.normalization, **options)[0]
     check_images(x)
     t = as_target(target, x.shape[0], num_classes_of(model), x.device)
-    sal = to_saliency(attribution(model, x, t, s, create_graph, max_rows), s)
-    return sal if create_graph else sal.detach()
+    return to_saliency(attribution(model, x, t, s, create_graph, max_rows), s)
 
 

@@ -4,8 +4,9 @@
     g = attribute("grad", model, x, y)                   # (B,3,H,W)
     maps, logits = saliency_maps(model, x, y, "cam")     # (B,H,W) in [0,1] at input size, (B,C)
 
-`saliency_maps` (wsol/attribution/maps.py) is the one path from a model to localization maps:
-evaluation, localization, segmentation, generation and the demo call it (or its raw half,
+`saliency_maps` (wsol/attribution/maps.py) is the one path from a model to maps: evaluation,
+localization, segmentation, generation, the demo and the attribution attacks' scoring
+(`normalize="hw"` etc., via `wsol.attacks.saliency_map`) call it (or its raw half,
 `raw_maps_and_logits`); `THRESHOLDS` / `default_threshold` are the one table of thresholds.
 
 x is (B,3,H,W) in [0,1] (models normalize internally), target a LongTensor (B,) or an

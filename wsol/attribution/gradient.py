@@ -25,14 +25,15 @@ def input_gradient(model: nn.Module, x: torch.Tensor, target: TargetLike,
         create_graph: keep the graph so the map can be differentiated again (ART,
             attribution attacks); use `smooth_activations` for non-zero second order.
         variant: "logit" -> d z[b, target_b] / d x_b (Captum Saliency, abs=False);
-            "ce_pred" -> d CE(z_b, argmax z_b) / d x_b, the official ART code's map
-            (the predicted class; `target` is only validated, not used).
+            "ce" -> d CE(z_b, target_b) / d x_b (the loss; the attribution attacks' "ce"
+            objective); "ce_pred" -> d CE(z_b, argmax z_b) / d x_b, the official ART code's
+            map (the predicted class; `target` is only validated, not used).
 
     Returns:
         (B,3,H,W) gradient, same dtype as `x`; detached unless `create_graph`.
     """
-    if variant not in ("logit", "ce_pred"):
-        raise ValueError(f"unknown variant {variant!r}; valid: 'logit', 'ce_pred'")
+    if variant not in ("logit", "ce", "ce_pred"):
+        raise ValueError(f"unknown variant {variant!r}; valid: 'logit', 'ce', 'ce_pred'")
     t = prepare(model, x, target)
     return model_gradient(model, x, t, variant, create_graph)
 

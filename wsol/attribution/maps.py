@@ -8,7 +8,9 @@ evaluation protocols (REFERENCE §5, §6): under ``paper`` the gradient map is t
 pipeline (`art2020_gradient_map`, batch-global), otherwise a channel mean of |gradient|.
 `saliency_maps` then resizes each map with cv2 bicubic and min-max normalises it exactly as
 wsolevaluation's `normalize_scoremap` does, so evaluation, localization, segmentation and the
-demo score the same numbers from the same maps.
+demo score the same numbers from the same maps. The attribution attacks' scoring takes its
+Ghorbani-style maps (sum-normalised, `normalize="hw"` etc.) from the same function
+(`wsol.attacks.saliency_map`); only the attack's differentiable inner step builds its own.
 
 Saliency names: every `ATTRIBUTION_METHODS` name, plus ``grad_art``, the ART paper's smoothed
 gradient map computed per image (REFERENCE §5.2 steps 1-8 without the batch-global steps).
@@ -26,7 +28,7 @@ from torch import nn
 
 from ._common import TargetLike, as_target, check_images, grad_input, num_classes_of, objective
 from .cam import cam_from_features
-from .reduce import art2020_gradient_map, gaussian_blur, reduce_channels
+from .reduce import SUM_NORMALIZATIONS, art2020_gradient_map, gaussian_blur, reduce_channels, sum_normalize
 
 SMOOTHED_GRAD = "grad_art"
 
@@ -58,39 +60,53 @@ def saliency_names() -> tuple[str, ...]:
     return (*ATTRIBUTION_METHODS, SMOOTHED_GRAD)
 
 
-def raw_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, saliency: str,
-             protocol: str = "wsolevaluation", **options) -> np.ndarray:
-    """Unnormalised maps (B,h,w) float64 numpy on the host, for class `target` (B,)."""
+def _raw_tensor(model: nn.Module, x: torch.Tensor, target: torch.Tensor, saliency: str, protocol: str,
+                reduction: str, **options) -> torch.Tensor:
+    """Unnormalised maps (B,h,w), detached, on x's device in the attribution's dtype."""
     if saliency == SMOOTHED_GRAD or (saliency == "grad" and protocol == "paper"):
         # the official pipeline uses the predicted class (REFERENCE §5.2 step 1)
-        return art2020_gradient_map(model, x, batch_global=saliency == "grad").detach().double().cpu().numpy()
+        return art2020_gradient_map(model, x, batch_global=saliency == "grad").detach()
     from . import attribute
 
     out = attribute(saliency, model, x, target, **options)
     if out.ndim == 4:
-        out = reduce_channels(out, "abs_mean")
-    return out.detach().double().cpu().numpy()
+        out = reduce_channels(out, reduction)
+    return out.detach()
 
 
-def raw_maps_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, saliency: str,
-                        protocol: str = "wsolevaluation", **options) -> tuple[np.ndarray, torch.Tensor]:
-    """`raw_maps` plus the logits (B,C), sharing one forward for CAM and the logit gradient
-    (the same numbers as a separate no-grad forward; tested). `target` None: the predicted
-    class, taken from that same forward."""
+def _raw_tensor_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, saliency: str,
+                           protocol: str, reduction: str, **options) -> tuple[torch.Tensor, torch.Tensor]:
     if saliency == "cam" and not options:
         with torch.no_grad():
             logits, feats = model.forward_with_features(x)
             maps = cam_from_features(model, feats, _or_predicted(target, logits))
-        return maps.double().cpu().numpy(), logits
+        return maps, logits
     if saliency == "grad" and protocol != "paper" and not options:
         inp = grad_input(x, create_graph=False)
         with torch.enable_grad():
             logits = model(inp)
             (g,) = torch.autograd.grad(objective(logits, _or_predicted(target, logits), "logit"), inp)
-        return reduce_channels(g, "abs_mean").double().cpu().numpy(), logits.detach()
+        return reduce_channels(g, reduction), logits.detach()
     with torch.no_grad():
         logits = model(x)
-    return raw_maps(model, x, _or_predicted(target, logits), saliency, protocol, **options), logits
+    return _raw_tensor(model, x, _or_predicted(target, logits), saliency, protocol, reduction, **options), logits
+
+
+def raw_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor, saliency: str,
+             protocol: str = "wsolevaluation", reduction: str = "abs_mean", **options) -> np.ndarray:
+    """Unnormalised maps (B,h,w) float64 numpy on the host, for class `target` (B,).
+    Gradient-family attributions are reduced over channels with `reduction` (mean_c |a|)."""
+    return _raw_tensor(model, x, target, saliency, protocol, reduction, **options).double().cpu().numpy()
+
+
+def raw_maps_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, saliency: str,
+                        protocol: str = "wsolevaluation", reduction: str = "abs_mean",
+                        **options) -> tuple[np.ndarray, torch.Tensor]:
+    """`raw_maps` plus the logits (B,C), sharing one forward for CAM and the logit gradient
+    (the same numbers as a separate no-grad forward; tested). `target` None: the predicted
+    class, taken from that same forward."""
+    raw, logits = _raw_tensor_and_logits(model, x, target, saliency, protocol, reduction, **options)
+    return raw.double().cpu().numpy(), logits
 
 
 def _or_predicted(target: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
@@ -99,6 +115,7 @@ def _or_predicted(target: torch.Tensor | None, logits: torch.Tensor) -> torch.Te
 
 def saliency_maps(model: nn.Module, x: torch.Tensor, target: TargetLike | None = None, saliency: str = "grad",
                   *, size: tuple[int, int] | None = None, blur: float = 0.0, protocol: str = "wsolevaluation",
+                  reduction: str = "abs_mean", normalize: str = "minmax",
                   **options) -> tuple[torch.Tensor, torch.Tensor]:
     """Maps for localization: (B,H,W) float64 on the host in [0,1], and logits (B,C) (detached).
 
@@ -110,7 +127,14 @@ def saliency_maps(model: nn.Module, x: torch.Tensor, target: TargetLike | None =
             normalised (wsolevaluation's normalize_scoremap; a NaN or constant map -> zeros).
         blur: Gaussian sigma in input pixels applied to the raw map before the resize (0: none).
         protocol: "wsolevaluation" or "paper" (the batch-global ART pipeline for "grad").
-        **options: passed to the attribution method (e.g. `steps` for ig, `seed` for smoothgrad).
+        reduction: channel reduction of gradient-family attributions (`REDUCTIONS`; mean_c |a|).
+        normalize: "minmax" (the above; localization) or one of `SUM_NORMALIZATIONS` ("hw",
+            "sum_1024", "none"): the attribution attacks' Ghorbani-style maps, which sum to a
+            fixed total (their centre-of-mass measure is not invariant to min-max). These stay
+            at the map's own resolution, on x's device in the attribution's dtype (no `size`,
+            no `blur`), so the attacks' measures are computed where the attack ran.
+        **options: passed to the attribution method (e.g. `steps` for ig, `seed` for smoothgrad,
+            `variant="ce"` for the gradient of the loss).
 
     With `target` None the prediction comes from the forward pass that makes the map (no extra
     pass); the logits returned are that pass's, so the caller's probabilities need none either.
@@ -120,8 +144,16 @@ def saliency_maps(model: nn.Module, x: torch.Tensor, target: TargetLike | None =
     check_images(x)
     if saliency not in saliency_names():
         raise ValueError(f"unknown saliency {saliency!r}; valid: {', '.join(saliency_names())}")
+    if normalize != "minmax" and normalize not in SUM_NORMALIZATIONS:
+        raise ValueError(f"unknown normalize {normalize!r}; valid: minmax, {', '.join(SUM_NORMALIZATIONS)}")
+    if normalize != "minmax" and (size is not None or blur > 0):
+        raise ValueError(f"normalize={normalize!r} keeps the maps at their own resolution: "
+                         "size and blur apply only to normalize='minmax'")
     t = None if target is None else as_target(target, x.shape[0], num_classes_of(model), x.device)
-    raw, logits = raw_maps_and_logits(model, x, t, saliency, protocol, **options)
+    raw, logits = _raw_tensor_and_logits(model, x, t, saliency, protocol, reduction, **options)
+    if normalize != "minmax":
+        return sum_normalize(raw, normalize), logits.detach()
+    raw = raw.double().cpu().numpy()
     if blur > 0:
         sigma = blur * raw.shape[-1] / x.shape[-1]   # input pixels -> the map's own pixels
         raw = gaussian_blur(torch.from_numpy(raw), sigma).numpy()

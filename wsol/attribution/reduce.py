@@ -16,6 +16,8 @@ from ._common import check_images
 from .gradient import input_gradient
 
 REDUCTIONS = ("abs_mean", "abs_sum", "abs_max", "mean", "sum", "max", "l2")
+SUM_NORMALIZATIONS = ("hw", "sum_1024", "none")
+TINY = 1e-30  # guards S / sum(S) against an all-zero map
 
 
 def reduce_channels(a: torch.Tensor, how: str = "abs_mean") -> torch.Tensor:
@@ -41,6 +43,20 @@ def reduce_channels(a: torch.Tensor, how: str = "abs_mean") -> torch.Tensor:
     if how == "l2":
         return a.pow(2).sum(1).sqrt()
     raise ValueError(f"unknown reduction {how!r}; valid: {', '.join(REDUCTIONS)}")
+
+
+def sum_normalize(m: torch.Tensor, how: str = "hw") -> torch.Tensor:
+    """Ghorbani-style normalisation of maps (B,H,W) to a fixed total (differentiable).
+
+    how: "hw" S * H*W / sum S (Ghorbani; S sums to H*W), "sum_1024" S * 1024 / sum S (ART's
+    attack code, which hard-codes 32*32) or "none". The attribution attacks' maps use it.
+    """
+    if how == "none":
+        return m
+    if how not in SUM_NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {how!r}; valid: {', '.join(SUM_NORMALIZATIONS)}")
+    total = m.shape[1] * m.shape[2] if how == "hw" else 1024
+    return total * m / m.sum((1, 2), keepdim=True).clamp_min(TINY)
 
 
 def box_filter3(m: torch.Tensor) -> torch.Tensor:
