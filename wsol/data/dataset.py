@@ -1,4 +1,4 @@
-"""Torch dataset over a parsed CUB split, its batch collation, and DataLoader worker seeding."""
+"""Torch dataset over a parsed WSOL split (any dataset), its batch collation, and DataLoader worker seeding."""
 
 from __future__ import annotations
 
@@ -9,24 +9,28 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .cub import MASK_THRESHOLD, CubSplit, Sample
+from .split import Sample, WSOLSplit
 from .images import ImageLoadError, load_mask, load_rgb
 
-__all__ = ["CubDataset", "collate_samples", "seed_worker"]
+__all__ = ["WSOLDataset", "CubDataset", "batch_gt_masks", "collate_samples", "seed_worker"]
 
 log = logging.getLogger(__name__)
 
 TransformFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], dict]
 
 
-class CubDataset(Dataset):
-    """Torch dataset over a :class:`CubSplit`.
+class WSOLDataset(Dataset):
+    """Torch dataset over a :class:`WSOLSplit` (CUB, ILSVRC, OpenImages, ...).
 
     Each item is a dict:
         image: float32 (3, H, W) in [0, 1] (after ``transform``);
-        label: int; boxes: float32 (K, 4) x0,y0,x1,y1 in transformed-image pixels;
-        mask: bool (H, W), only when every sample of the split has a mask;
-        image_id: str; index: int; orig_size: (W, H).
+        label: int; boxes: float32 (K, 4) x0,y0,x1,y1 in transformed-image pixels (K = 0 where
+        the split has none, e.g. ILSVRC train);
+        mask: bool (H, W) foreground (the union of the image's instance masks), only when every
+        sample of the split has a mask;
+        ignore: bool (H, W), pixels left out of PxAP (the ignore mask minus the foreground), only
+        when the split has ignore masks (OpenImages);
+        image_id: str; index: int; orig_size: (W, H) of the image as read.
     With ``skip_bad_images`` an unreadable image yields ``{"skipped": True, "image_id",
     "index", "error"}`` and a warning instead of raising; :func:`collate_samples` drops it from
     the batch and lists it under ``batch["skipped"]`` so the run can report it.
@@ -34,17 +38,18 @@ class CubDataset(Dataset):
 
     def __init__(
         self,
-        split: CubSplit,
+        split: WSOLSplit,
         transform: TransformFn | None = None,
         skip_bad_images: bool = True,
         load_masks: bool = True,
-        mask_threshold: int = MASK_THRESHOLD,
+        mask_threshold: int | None = None,
     ) -> None:
         self.split = split
         self.transform = transform
         self.skip_bad_images = skip_bad_images
         self.load_masks = load_masks and split.has_masks
-        self.mask_threshold = mask_threshold
+        self.load_ignore = self.load_masks and split.has_ignore
+        self.mask_threshold = split.mask_threshold if mask_threshold is None else mask_threshold
 
     def __len__(self) -> int:
         return len(self.split.samples)
@@ -54,20 +59,26 @@ class CubDataset(Dataset):
         return self.split.class_names
 
     def _read(self, s: Sample) -> tuple[np.ndarray, np.ndarray | None]:
+        """The image and its mask, uint8 (H, W): 1 foreground, 0 background, 255 ignore."""
         image = load_rgb(self.split.image_root / s.image_id)
-        if image.shape[1::-1] != tuple(s.size):
+        if s.size is not None and image.shape[1::-1] != tuple(s.size):
             log.debug("%s: stored size %s differs from metadata %s", s.image_id, image.shape[1::-1], s.size)
         mask = None
         if self.load_masks:
             fg = np.zeros(image.shape[:2], dtype=bool)
             for mp in s.mask_paths:
-                m = load_mask(mp)
-                if m.shape != fg.shape:
-                    raise ImageLoadError(f"{mp}: mask is {m.shape[1]}x{m.shape[0]}, image is "
-                                         f"{fg.shape[1]}x{fg.shape[0]}")
-                fg |= m >= self.mask_threshold
+                fg |= self._mask(mp, fg.shape) >= self.mask_threshold
             mask = fg.astype(np.uint8)
+            if self.load_ignore and s.ignore_path:
+                mask[(self._mask(s.ignore_path, fg.shape) > 0) & ~fg] = 255
         return image, mask
+
+    @staticmethod
+    def _mask(path: str, shape: tuple[int, int]) -> np.ndarray:
+        m = load_mask(path)
+        if m.shape != shape:
+            raise ImageLoadError(f"{path}: mask is {m.shape[1]}x{m.shape[0]}, image is {shape[1]}x{shape[0]}")
+        return m
 
     def __getitem__(self, index: int) -> dict:
         s = self.split.samples[index]
@@ -85,13 +96,19 @@ class CubDataset(Dataset):
             out = {
                 "image": torch.from_numpy(image.copy()).permute(2, 0, 1).float().div_(255),
                 "boxes": torch.from_numpy(boxes).float(),
-                "mask": None if mask is None else torch.from_numpy(mask.astype(bool)),
+                "mask": None if mask is None else torch.from_numpy(mask == 1),
+                "ignore": None if mask is None else torch.from_numpy(mask == 255),
             }
         item = {"image": out["image"], "label": s.label, "boxes": out["boxes"], "image_id": s.image_id,
-                "index": index, "orig_size": tuple(s.size)}
+                "index": index, "orig_size": tuple(image.shape[1::-1])}
         if out.get("mask") is not None:
             item["mask"] = out["mask"]
+            if self.load_ignore:
+                item["ignore"] = out["ignore"]
         return item
+
+
+CubDataset = WSOLDataset  # the name before ILSVRC and OpenImages
 
 
 def seed_worker(worker_id: int) -> None:
@@ -109,7 +126,8 @@ def collate_samples(items: list[dict]) -> dict:
     """Batch dataset items; skipped ones go to ``batch["skipped"]`` (list of dicts).
 
     Returns a dict with image (B,3,H,W), label (B,), boxes (list of (K_i,4)), image_id (list),
-    index (B,), orig_size (list), mask (B,H,W) bool when present, skipped (list). B may be 0.
+    index (B,), orig_size (list), mask (B,H,W) bool and ignore (B,H,W) bool when present, skipped
+    (list). B may be 0.
     """
     good = [it for it in items if not it.get("skipped")]
     batch: dict = {"skipped": [{k: it[k] for k in ("image_id", "index", "error")} for it in items
@@ -124,6 +142,16 @@ def collate_samples(items: list[dict]) -> dict:
     batch["image_id"] = [it["image_id"] for it in good]
     batch["index"] = torch.tensor([it["index"] for it in good], dtype=torch.long)
     batch["orig_size"] = [it["orig_size"] for it in good]
-    if all("mask" in it for it in good):
-        batch["mask"] = torch.stack([it["mask"] for it in good])
+    for key in ("mask", "ignore"):
+        if all(key in it for it in good):
+            batch[key] = torch.stack([it[key] for it in good])
     return batch
+
+
+def batch_gt_masks(batch: dict) -> np.ndarray:
+    """PxAP's ground truth of a collated batch: uint8 (B,H,W), 1 foreground, 0 background, 255
+    ignore (OpenImages' ignore regions, left out of PxAP as wsolevaluation does)."""
+    gt = batch["mask"].numpy().astype(np.uint8)
+    if "ignore" in batch:
+        gt[batch["ignore"].numpy() & (gt == 0)] = 255
+    return gt

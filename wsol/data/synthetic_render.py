@@ -156,8 +156,8 @@ def _pose(rng: np.random.Generator, parts: Sequence[np.ndarray], area: float,
         if s * w0 <= width - 2 * margin and s * h0 <= height - 2 * margin:
             break
     s = min(s, (width - 2 * margin) / w0, (height - 2 * margin) / h0)
-    x0 = rng.uniform(margin, width - margin - s * w0)
-    y0 = rng.uniform(margin, height - margin - s * h0)
+    x0 = rng.uniform(margin, max(margin, width - margin - s * w0))   # max: a shrunk object can miss by
+    y0 = rng.uniform(margin, max(margin, height - margin - s * h0))  # a rounding error
     return [(p - lo) * s + (x0, y0) for p in pts]
 
 

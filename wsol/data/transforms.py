@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 KINDS = ("train", "wsoleval", "paper", "art2020")
+IGNORE = 255  # mask value of pixels left out of PxAP (OpenImages' ignore regions)
 _ALIASES = {"wsolevaluation": "wsoleval", "adl": "paper"}
 
 
@@ -79,7 +80,8 @@ class SampleTransform:
     """Callable ``(image uint8 (H,W,3), boxes (K,4), mask uint8 (H,W) | None) -> dict``.
 
     The dict holds ``image`` float32 (3,S,S) in [0,1], ``boxes`` float32 (K',4) in output
-    pixels and ``mask`` bool (S,S) or None. In ``train`` mode boxes that the crop cuts off
+    pixels, ``mask`` bool (S,S) foreground (mask values > 0 other than 255) and ``ignore`` bool
+    (S,S) (value 255), both None without a mask. In ``train`` mode boxes that the crop cuts off
     entirely are dropped (K' <= K); evaluation modes keep all K.
     """
 
@@ -139,11 +141,17 @@ class SampleTransform:
         return {
             "image": _to_tensor(out["image"]),
             "boxes": torch.from_numpy(np.ascontiguousarray(new)).float(),
-            "mask": None if m is None else torch.from_numpy(np.asarray(m) > 0),
+            "mask": None if m is None else torch.from_numpy(_foreground(m)),
+            "ignore": None if m is None else torch.from_numpy(np.asarray(m) == IGNORE),
         }
 
     def __repr__(self) -> str:
         return f"SampleTransform(kind={self.kind!r}, image_size={self.image_size}, resize_size={self.resize_size})"
+
+
+def _foreground(m) -> np.ndarray:
+    m = np.asarray(m)
+    return (m > 0) & (m != IGNORE)
 
 
 def build_transform(kind: str, image_size: int = 224, resize_size: int | None = None, **kwargs) -> SampleTransform:

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import (SPLITS, Box, CubFormatError, CubSplit, Sample, _cross_check, _find_seg_root, _keyed,
+from ..split import (SPLITS, Box, CubFormatError, CubSplit, Sample, _cross_check, _find_seg_root, _keyed,
                    _read_sizes, _read_table)
 
 __all__ = ["CubOfficial", "read_official", "official_split", "xywh_to_wsoleval", "OFFICIAL_FILES"]

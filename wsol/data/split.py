@@ -1,5 +1,7 @@
-"""What both CUB layouts share: the sample and split types, the format error, and the table
-parsing that reports every problem with its file and line."""
+"""The split type every WSOL dataset shares (CUB, ILSVRC, OpenImages30k, ...), its sample type and
+format error, and the table parsing that reports every problem with its file and line.
+
+`WSOLSplit` / `WSOLFormatError` are the names; `CubSplit` / `CubFormatError` stay as aliases."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MAX_PROBLEMS_IN_MESSAGE, DataFormatError
-from ..images import ImageLoadError, image_size
+from .errors import MAX_PROBLEMS_IN_MESSAGE, DataFormatError
+from .images import ImageLoadError, image_size
 
-__all__ = ["CubFormatError", "Sample", "CubSplit", "SPLITS", "MASK_THRESHOLD"]
+__all__ = ["WSOLFormatError", "CubFormatError", "Sample", "WSOLSplit", "CubSplit", "SPLITS", "MASK_THRESHOLD"]
 
 SPLITS = ("train", "val", "test")
 MASK_THRESHOLD = 128  # CUB soft masks (annotator votes) are foreground at >= 128 (`default`)
@@ -19,7 +21,7 @@ MASK_THRESHOLD = 128  # CUB soft masks (annotator votes) are foreground at >= 12
 Box = tuple[float, float, float, float]
 
 
-class CubFormatError(DataFormatError):
+class WSOLFormatError(DataFormatError):
     """A dataset folder does not follow the expected layout.
 
     ``problems`` lists every problem found, each naming its file (and line when it has one);
@@ -30,13 +32,17 @@ class CubFormatError(DataFormatError):
     more_hint = " (run tools/check_dataset.py for all)"
 
 
+CubFormatError = WSOLFormatError  # the name before ILSVRC and OpenImages
+
+
 @dataclass(frozen=True)
 class Sample:
     """One image of a split.
 
     image_id: path relative to the image root (the wsolevaluation id).
     label: class index, 0-based.
-    size: (W, H) of the stored image.
+    size: (W, H) of the stored image; None where the metadata gives none (wsolevaluation's empty
+        image_sizes.txt of ILSVRC train and OpenImages: the image's own size is used).
     boxes: ground-truth boxes (x0, y0, x1, y1), original pixels, wsolevaluation convention.
     mask_paths: absolute paths of the mask file(s) (CUB: one soft mask; OpenImages: instances).
     ignore_path: absolute path of an ignore mask (OpenImages-style), if any.
@@ -44,7 +50,7 @@ class Sample:
 
     image_id: str
     label: int
-    size: tuple[int, int]
+    size: tuple[int, int] | None
     boxes: tuple[Box, ...]
     mask_paths: tuple[str, ...] = ()
     ignore_path: str | None = None
@@ -52,25 +58,47 @@ class Sample:
 
 
 @dataclass
-class CubSplit:
-    """A list of samples plus where their files are."""
+class WSOLSplit:
+    """A list of samples plus where their files are.
+
+    name: the split (train, val, test); image_root: the folder image ids are relative to;
+    layout: "official" (CUB's own files) or "wsoleval" (wsolevaluation metadata); dataset: the
+    `wsol.data.datasets` table name (cub, ilsvrc, openimages) or "custom"; mask_threshold: a
+    mask pixel is foreground at >= this grey value (CUB soft masks 128, instance masks 1).
+    """
 
     name: str
     image_root: Path
     samples: list[Sample]
     class_names: list[str]
     layout: str
+    dataset: str = "cub"
+    mask_threshold: int = MASK_THRESHOLD
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     @property
+    def has_boxes(self) -> bool:
+        """Every sample has at least one GT box (box metrics apply)."""
+        return bool(self.samples) and all(s.boxes for s in self.samples)
+
+    @property
     def has_masks(self) -> bool:
+        """Every sample has a mask (PxAP / mIoU apply)."""
         return bool(self.samples) and all(s.mask_paths for s in self.samples)
+
+    @property
+    def has_ignore(self) -> bool:
+        """Some sample has an ignore mask (OpenImages): pixels left out of PxAP."""
+        return any(s.ignore_path for s in self.samples)
 
     def __len__(self) -> int:
         return len(self.samples)
+
+
+CubSplit = WSOLSplit  # the name before ILSVRC and OpenImages
 
 
 # --------------------------------------------------------------------------- parsing

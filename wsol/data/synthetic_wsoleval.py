@@ -1,0 +1,813 @@
+"""Synthetic stand-ins for ILSVRC (ImageNet-1K) and OpenImages30k in wsolevaluation's layout.
+
+Offline test and demo data: every file is where wsolevaluation expects it (REFERENCE
+§12.1) and every text file follows its conventions: comma separated, no header, no spaces,
+**no trailing newline**, empty (0 bytes) where wsolevaluation ships an empty file. Images
+come from the synthetic CUB renderer (:mod:`wsol.data.synthetic_render`: class = shape
+family x texture family on a cluttered background) extended to **1-3 objects per image**,
+all of the image's class, each posed inside its own cell of the image (so objects never
+overlap). Image sizes vary per image (``size`` scaled by ``U(1 - size_jitter, 1 + size_jitter)``
+independently in width and height), so box rescaling is exercised.
+
+ILSVRC (``make_synthetic_ilsvrc``; wsolevaluation: ``--data_root out_root/images``,
+``--metadata_root out_root/metadata/ILSVRC``)::
+
+    images/ILSVRC/train/<wnid>/<wnid>_<n>.JPEG                 train (train-weaksup)
+    images/ILSVRC/val2/<k>/<n>.jpeg                            val (ImageNetV2 style), k = label
+    images/ILSVRC/val/ILSVRC2012_val_%08d.JPEG                 test (official-val style)
+    metadata/ILSVRC/{train,val,test}/image_ids.txt             <image_id>
+                                     class_labels.txt          <image_id>,<label>
+                                     image_sizes.txt           <image_id>,<W>,<H>  (EMPTY for train)
+                                     localization.txt          <image_id>,<x0>,<y0>,<x1>,<y1>
+                                                               one line per box (EMPTY for train)
+    metadata/ILSVRC/train/image_ids_proxy.txt                  a per-class subset of train
+    metadata/ILSVRC/synthetic_info.json, images/ILSVRC/synthetic_info.json
+
+  Image ids are relative to the image root ``out_root/images/ILSVRC``. The classes are the
+  first ``num_classes`` of the 1000 ImageNet-1K WordNet ids in sorted order (read from
+  timm's ``imagenet_synsets.txt``); label k = the k-th of them (sorted-WNID order, as
+  wsolevaluation). Boxes are integer inclusive corners (``x1 <= W - 1``), the tight box of
+  each object's mask (coverage >= 0.5); val/test images hold 1-3 boxes each.
+
+OpenImages30k (``make_synthetic_openimages``)::
+
+    images/OpenImages/{train,val,test}/<mid>/<16 hex>.jpg                         images
+    images/OpenImages/{val,test}/<mid>/<16 hex>_m<mid>_<8 hex>.png                one per instance
+    images/OpenImages/{val,test}/<mid>/<16 hex>_ignore.png                        one per image
+    metadata/OpenImages/{train,val,test}/image_ids.txt, class_labels.txt
+                                         image_sizes.txt     EMPTY for every split
+                                         localization.txt    <image_id>,<mask_path>,<ignore_path>
+                                                             (EMPTY for train)
+    metadata/OpenImages/synthetic_info.json, images/OpenImages/synthetic_info.json
+
+  Image ids and mask paths are both relative to ``out_root/images/OpenImages``: that folder
+  is the image root and the mask root (wsolevaluation: ``--data_root out_root/images
+  --mask_root out_root/images``, which append ``OpenImages``). One localization line per
+  instance mask; the ignore path is on an image's **first** line only, later lines end with
+  an empty third field. Instance masks are 1-bit grayscale PNGs at the image's resolution;
+  ignore masks are 8-bit RGB PNGs (0 or 255), like the released files. The ignore region is
+  either a margin box around every instance minus the ground-truth foreground, or the box of
+  one **unlabelled** instance of the class (drawn but given no mask) minus the foreground,
+  or, for about 15 % of images, empty. The classes are fake Freebase MIDs (``0dq_7f``-style,
+  one with ``_`` among the first ones so Python's ``sorted()`` byte order is exercised);
+  label = index of the folder MID in ``sorted()`` order.
+
+Up to 256 classes use the CUB renderer's class definitions; 257-1000 classes add two axes
+of this module (a solid rim and a round hole: ``Rimmed_``, ``Holed_``, ``Rimmed_Holed_``).
+
+Determinism: every image has its own ``numpy.random.Generator`` seeded from (seed, dataset,
+split, class, index), so the same arguments give byte-identical files whatever the worker
+count. Writing is atomic: the dataset is built in a temporary folder inside ``out_root``
+and renamed into place; ``synthetic_info.json`` (generator, version, parameters, classes,
+counts) marks a complete dataset, and a complete dataset with the same parameters is reused
+as is. ILSVRC and OpenImages may share one ``out_root``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import importlib.util
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .synthetic import _check_range
+from .synthetic_render import (
+    _MIN_SIZE_FOR_BANDS,
+    _POLYGONS,
+    _TAIL_PROB,
+    MAX_CLASSES as _RENDER_CLASSES,
+    TEXTURES,
+    ClassSpec,
+    _background,
+    _check_int,
+    _colour_pair,
+    _composite,
+    _distractor,
+    _finish,
+    _luma,
+    _period,
+    _raster,
+    _tail_polygon,
+    _texture,
+    _two_tone,
+    class_specs,
+)
+
+__all__ = [
+    "GENERATOR_VERSION",
+    "MAX_CLASSES",
+    "MAX_OBJECTS",
+    "ObjectClass",
+    "SyntheticScene",
+    "object_classes",
+    "imagenet_synsets",
+    "imagenet_lemmas",
+    "openimages_mids",
+    "render_scene",
+    "make_synthetic_ilsvrc",
+    "make_synthetic_openimages",
+]
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "1.0.0"
+JPEG_QUALITY = 95
+MAX_CLASSES = 1000  # ImageNet-1K; 257..1000 use this module's rim / hole axes
+MAX_OBJECTS = 3  # labelled objects per image; one more cell is kept for an unlabelled object
+_MIN_SIZE = 48
+_MIN_JITTERED = 40
+_INFO_NAME = "synthetic_info.json"
+_SALT = 0x3E7A  # separates this generator's streams from the CUB generator's
+_DATASET_CODE = {"ILSVRC": 1, "OpenImages": 2}
+_SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
+SPLITS = ("train", "val", "test")
+_EMPTY_IGNORE_P = 0.15  # OpenImages val/test: share of images with an empty ignore mask
+_UNLABELLED_P = 0.30  # ... whose ignore region is an unlabelled instance
+_PROXY_FRACTION = 0.2  # ILSVRC image_ids_proxy.txt: this share of each class (at least 1)
+_VARIANTS = ((False, False), (True, False), (False, True), (True, True))  # (rim, hole)
+
+# --------------------------------------------------------------------------- class ids
+
+
+def _timm_info_text(name: str) -> str:
+    """Text of ``timm/data/_info/<name>``, found without importing timm (which imports torch)."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None:
+        raise ModuleNotFoundError("the ImageNet synset list comes from timm's data/_info; install timm")
+    for loc in spec.submodule_search_locations or ():
+        path = Path(loc, "data", "_info", name)
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return importlib.resources.files("timm.data._info").joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_synsets() -> tuple[str, ...]:
+    """The 1000 ImageNet-1K WordNet ids in sorted order (label k = the k-th), from timm."""
+    wnids = _timm_info_text("imagenet_synsets.txt").split()
+    bad = [w for w in wnids if not re.fullmatch(r"n\d{8}", w)]
+    if len(wnids) != 1000 or len(set(wnids)) != 1000 or bad:
+        raise RuntimeError(f"timm's imagenet_synsets.txt does not hold 1000 distinct WordNet ids "
+                           f"(got {len(wnids)}, {len(set(wnids))} distinct, malformed: {bad[:3]})")
+    return tuple(sorted(wnids))
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_lemmas() -> dict[str, str]:
+    """WordNet id -> lemma (e.g. ``n01440764`` -> ``tench, Tinca tinca``) for the 1000 classes."""
+    keep = set(imagenet_synsets())
+    out = {}
+    for line in _timm_info_text("imagenet_synset_to_lemma.txt").splitlines():
+        wnid, _, lemma = line.partition("\t")
+        if wnid in keep:
+            out[wnid] = lemma.strip()
+    return out
+
+
+_MID_ALPHABET = "0123456789bcdfghjklmnpqrstvwxyz_"  # Freebase MID characters
+_MID_HEAD = ("0dq_7f", "0dq8mz", "0dqk3w")  # '_' sorts after the digits, before the letters
+
+
+def openimages_mids(num_classes: int) -> list[str]:
+    """``num_classes`` fake Freebase MIDs (no ``/m/``) in Python ``sorted()`` order; label k
+    is the k-th. The set for n classes is a subset of the set for n + 1; the first ones
+    include ``0dq_7f``, ``0dq8mz``, ``0dqk3w`` (sorted: ``0dq8mz < 0dq_7f < 0dqk3w``)."""
+    _check_int("num_classes", num_classes, 1, MAX_CLASSES)
+    mids = list(_MID_HEAD[:num_classes])
+    seen = set(mids)
+    rng = np.random.default_rng([_SALT, 0x01D5])
+    while len(mids) < num_classes:
+        n = int(rng.integers(4, 7))
+        chars = [_MID_ALPHABET[int(rng.integers(len(_MID_ALPHABET) - 1))]]
+        chars += [_MID_ALPHABET[int(i)] for i in rng.integers(len(_MID_ALPHABET), size=n - 1)]
+        mid = "0" + "".join(chars)
+        if mid not in seen:
+            seen.add(mid)
+            mids.append(mid)
+    return sorted(mids)
+
+
+# --------------------------------------------------------------------------- appearance
+
+
+@dataclass(frozen=True)
+class ObjectClass:
+    """Appearance of one class: the CUB renderer's ``spec`` (shape, texture, band, tail) and
+    this module's extra axes, used past 256 classes: a solid ``rim`` along the object's
+    border and a round ``hole`` at its deepest point (not part of its mask)."""
+
+    index: int
+    spec: ClassSpec
+    rim: bool = False
+    hole: bool = False
+
+    @property
+    def name(self) -> str:
+        return "_".join([w for w, on in (("Rimmed", self.rim), ("Holed", self.hole)) if on]
+                        + [self.spec.name])
+
+
+def object_classes(num_classes: int) -> list[ObjectClass]:
+    """The appearance of each of ``num_classes`` (1..1000) classes, index = label."""
+    _check_int("num_classes", num_classes, 1, MAX_CLASSES)
+    if num_classes <= _RENDER_CLASSES:
+        return [ObjectClass(s.index, s) for s in class_specs(num_classes)]
+    base = class_specs(_RENDER_CLASSES)
+    return [ObjectClass(k, base[k % _RENDER_CLASSES], *_VARIANTS[k // _RENDER_CLASSES])
+            for k in range(num_classes)]
+
+
+# --------------------------------------------------------------------------- one image
+
+
+@dataclass
+class SyntheticScene:
+    """One rendered image. ``image``: uint8 (H, W, 3) RGB; ``masks``: bool (H, W), one per
+    labelled object; ``boxes``: their tight boxes (x0, y0, x1, y1), integer inclusive corners;
+    ``unlabelled``: bool (H, W) masks of objects drawn without annotation; ``label``."""
+
+    image: np.ndarray
+    masks: list[np.ndarray]
+    boxes: list[tuple[int, int, int, int]]
+    unlabelled: list[np.ndarray]
+    label: int
+
+
+def _cells(rng: np.random.Generator, width: int, height: int, n: int) -> list[tuple[float, ...]]:
+    """``n`` (1..4) disjoint cells (x0, y0, x1, y1) in random order: the whole image, two
+    halves split along the longer side, or three/four quadrants of a jittered 2 x 2 grid."""
+    if n == 1:
+        return [(0.0, 0.0, float(width), float(height))]
+    if n == 2:
+        if width >= height:
+            s = rng.uniform(0.4, 0.6) * width
+            cells = [(0.0, 0.0, s, float(height)), (s, 0.0, float(width), float(height))]
+        else:
+            s = rng.uniform(0.4, 0.6) * height
+            cells = [(0.0, 0.0, float(width), s), (0.0, s, float(width), float(height))]
+    else:
+        sx, sy = rng.uniform(0.4, 0.6) * width, rng.uniform(0.4, 0.6) * height
+        cells = [(0.0, 0.0, sx, sy), (sx, 0.0, float(width), sy),
+                 (0.0, sy, sx, float(height)), (sx, sy, float(width), float(height))]
+    return [cells[int(i)] for i in rng.permutation(len(cells))[:n]]
+
+
+def _pose_in_cell(rng: np.random.Generator, parts: Sequence[np.ndarray], area: float,
+                  cell: tuple[float, ...], margin: float) -> list[np.ndarray]:
+    """The CUB renderer's pose (``synthetic_render._pose``: random aspect ratio, rotation and
+    mirror, tight box of ``area`` px^2, re-drawn up to 30 times when it does not fit, else
+    shrunk), inside ``cell``. Unlike ``_pose`` it clamps the placement range, whose upper end
+    can fall a rounding error below ``margin`` after the shrink (numpy then raises)."""
+    width, height = cell[2] - cell[0], cell[3] - cell[1]
+    for _ in range(30):
+        ar = math.exp(rng.uniform(-math.log(1.8), math.log(1.8)))
+        th = rng.uniform(0, 2 * math.pi)
+        flip = -1.0 if rng.random() < 0.5 else 1.0
+        rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+        mat = rot @ np.diag([flip * math.sqrt(ar), 1 / math.sqrt(ar)])
+        pts = [p @ mat.T for p in parts]
+        allp = np.concatenate(pts)
+        lo, (w0, h0) = allp.min(0), np.ptp(allp, 0)
+        s = math.sqrt(area / (w0 * h0))
+        if s * w0 <= width - 2 * margin and s * h0 <= height - 2 * margin:
+            break
+    s = min(s, (width - 2 * margin) / w0, (height - 2 * margin) / h0)
+    x0 = rng.uniform(margin, max(margin, width - margin - s * w0))
+    y0 = rng.uniform(margin, max(margin, height - margin - s * h0))
+    return [(p - lo) * s + (cell[0] + x0, cell[1] + y0) for p in pts]
+
+
+def _deepest_point(binary: np.ndarray) -> tuple[float, float, float]:
+    dist = cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(x), float(y), float(dist[y, x])
+
+
+def _draw_object(rng: np.random.Generator, img: np.ndarray, cls: ObjectClass, polys, cell) -> tuple:
+    """Composite one object into ``img``; return (img, bool mask)."""
+    height, width = img.shape[:2]
+    cover = _raster(polys, width, height)
+    if cls.hole:
+        cx, cy, d = _deepest_point(cover >= 0.5)
+        x, y = np.arange(width, dtype=np.float32)[None, :], np.arange(height, dtype=np.float32)[:, None]
+        r = max(1.0, 0.5 * d)
+        cover = cover * (1.0 - np.clip(r + 0.5 - np.sqrt((x - cx) ** 2 + (y - cy) ** 2), 0.0, 1.0))
+    allp = np.concatenate(polys)
+    lo, hi = allp.min(0), allp.max(0)
+    short_cell = min(cell[2] - cell[0], cell[3] - cell[1])
+    tex = _texture(rng, cls.spec.texture, _period(rng, cls.spec.band, int(short_cell)),
+                   tuple((lo + hi) / 2), math.sqrt(float(np.prod(hi - lo))) / 2, width, height)
+    c1, c2 = _colour_pair(rng)
+    img = _composite(img, _two_tone(tex, c1, c2), cover)
+    mask = cover >= 0.5
+    if cls.rim:
+        dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+        t = max(1.5, 0.3 * float(dist.max()))
+        rim = np.clip(t + 0.5 - dist, 0.0, 1.0) * cover
+        dark = (_luma(c1) + _luma(c2)) / 2 > 127
+        colour = rng.uniform(0, 50, 3) if dark else rng.uniform(205, 255, 3)
+        img = _composite(img, np.broadcast_to(colour.astype(np.float32), img.shape), rim)
+    return img, mask
+
+
+def _tight_xyxy(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        raise RuntimeError("synthetic object vanished from its mask (internal error)")
+    return int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())
+
+
+def render_scene(cls: ObjectClass, rng: np.random.Generator, width: int, height: int,
+                 num_objects: int, num_unlabelled: int = 0, *,
+                 num_distractors: tuple[int, int] = (1, 3),
+                 box_fraction: tuple[float, float] = (0.25, 0.6)) -> SyntheticScene:
+    """Render ``num_objects`` labelled (+ ``num_unlabelled``) objects of class ``cls``, 1..4
+    in all, at ``width`` x ``height`` pixels, on the CUB renderer's cluttered background.
+
+    Each object is posed (random aspect, rotation, mirror, position) inside its own cell with
+    a tight box of ``U(box_fraction)`` of the cell's area (shrunk only when it cannot fit),
+    at least 2 px inside the cell; texture periods are relative to the cell's shorter side.
+    """
+    n = num_objects + num_unlabelled
+    if not 1 <= n <= MAX_OBJECTS + 1 or num_objects < 0 or num_unlabelled < 0:
+        raise ValueError(f"num_objects + num_unlabelled must be 1..{MAX_OBJECTS + 1}, "
+                         f"got {num_objects} + {num_unlabelled}")
+    img = _background(rng, width, height)
+    cells = _cells(rng, width, height, n)
+    placed = []
+    for cell in cells:
+        parts = [_POLYGONS[cls.spec.shape]]
+        if cls.spec.tail if cls.spec.tail is not None else rng.random() < _TAIL_PROB:
+            parts.append(_tail_polygon(rng, cls.spec.shape))
+        cw, ch = cell[2] - cell[0], cell[3] - cell[1]
+        area = rng.uniform(*box_fraction) * cw * ch
+        polys = _pose_in_cell(rng, parts, area, cell, margin=2.0)
+        placed.append((polys, cell))
+    first = np.concatenate(placed[0][0])
+    avoid = np.concatenate([first.min(0), first.max(0)])
+    short = min(width, height)
+    if rng.random() < 0.5:  # faint texture over the whole background: clutter, not a cue
+        tex = _texture(rng, TEXTURES[int(rng.integers(len(TEXTURES)))], _period(rng, "any", short),
+                       (rng.uniform(0, width), rng.uniform(0, height)), short / 4, width, height)
+        b = rng.uniform(0.1, 0.25)
+        img = img * (1 - b) + _two_tone(tex, *_colour_pair(rng)) * b
+    for _ in range(int(rng.integers(num_distractors[0], num_distractors[1] + 1))):
+        img = _distractor(rng, img, avoid)
+    masks = []
+    for polys, cell in placed:
+        img, mask = _draw_object(rng, img, cls, polys, cell)
+        masks.append(mask)
+    image = _finish(rng, img)
+    boxes = [_tight_xyxy(m) for m in masks]
+    return SyntheticScene(image, masks[:num_objects], boxes[:num_objects], masks[num_objects:],
+                          cls.index)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _size_pair(size) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if isinstance(size, str) or not (isinstance(size, Sequence) and len(size) == 2):
+        raise ValueError(f"size must be an int or a (width, height) pair, got {size!r}")
+    for s in size:
+        _check_int("size", s, _MIN_SIZE)
+    return int(size[0]), int(size[1])
+
+
+def _validate(dataset: str, num_classes, images_per_class, val_per_class, test_per_class, size,
+              seed, size_jitter, objects_per_image, num_distractors, box_fraction) -> dict:
+    """Check every argument; return the normalised parameters recorded in the info file."""
+    _check_int("num_classes", num_classes, 1, MAX_CLASSES)
+    _check_int("images_per_class", images_per_class, 1)
+    _check_int("val_per_class", val_per_class, 1)
+    _check_int("test_per_class", test_per_class, 1)
+    _check_int("seed", seed, 0)
+    size = _size_pair(size)
+    if isinstance(size_jitter, bool) or not isinstance(size_jitter, (int, float)) \
+            or not 0 <= size_jitter <= 0.5:
+        raise ValueError(f"size_jitter must be a number in [0, 0.5], got {size_jitter!r}")
+    smallest = max(_MIN_JITTERED, math.floor(min(size) * (1 - size_jitter)))
+    if num_classes > 64 and smallest < _MIN_SIZE_FOR_BANDS:
+        raise ValueError(f"num_classes={num_classes} > 64 uses texture frequency bands, which need "
+                         f"images of at least {_MIN_SIZE_FOR_BANDS} px: min(size) * (1 - size_jitter) "
+                         f"must be >= {_MIN_SIZE_FOR_BANDS}, got size {size}, size_jitter {size_jitter}")
+    return {
+        "dataset": dataset, "num_classes": int(num_classes),
+        "images_per_class": int(images_per_class), "val_per_class": int(val_per_class),
+        "test_per_class": int(test_per_class), "size": list(size), "seed": int(seed),
+        "size_jitter": float(size_jitter),
+        "objects_per_image": list(_check_range("objects_per_image", objects_per_image, 1,
+                                               MAX_OBJECTS, int)),
+        "num_distractors": list(_check_range("num_distractors", num_distractors, 0, 8, int)),
+        "box_fraction": list(_check_range("box_fraction", box_fraction, 0.0, 0.8)),
+        "jpeg_quality": JPEG_QUALITY,
+    }
+
+
+# --------------------------------------------------------------------------- plan and jobs
+
+
+def _rng(params: dict, split: str, label: int, j: int, stream: int) -> np.random.Generator:
+    """stream 0 renders the image; stream 1 plans it (size, object count, names)."""
+    return np.random.default_rng([_SALT, params["seed"], _DATASET_CODE[params["dataset"]],
+                                  _SPLIT_CODE[split], label, j, stream])
+
+
+def _plan_size(rng: np.random.Generator, params: dict) -> tuple[int, int]:
+    jit = params["size_jitter"]
+    if jit == 0:
+        return tuple(params["size"])
+    w, h = (max(_MIN_JITTERED, round(s * rng.uniform(1 - jit, 1 + jit))) for s in params["size"])
+    return w, h
+
+
+def _plan(params: dict, split: str, label: int, j: int) -> dict:
+    rng = _rng(params, split, label, j, 1)
+    width, height = _plan_size(rng, params)
+    lo, hi = params["objects_per_image"]
+    return {"split": split, "label": label, "j": j, "width": width, "height": height,
+            "objects": int(rng.integers(lo, hi + 1)), "rng": rng}
+
+
+@functools.lru_cache(maxsize=4)
+def _classes_cached(num_classes: int) -> tuple[ObjectClass, ...]:
+    return tuple(object_classes(num_classes))
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                       [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+        raise OSError(f"{path}: could not write JPEG")
+
+
+def _write_png(path: Path, img: np.ndarray, bilevel: bool = False) -> None:
+    flags = [cv2.IMWRITE_PNG_BILEVEL, 1] if bilevel else []
+    if not cv2.imwrite(str(path), img, flags):
+        raise OSError(f"{path}: could not write PNG")
+
+
+def _scene(job: dict, num_unlabelled: int = 0) -> SyntheticScene:
+    params = job["params"]
+    cls = _classes_cached(params["num_classes"])[job["label"]]
+    return render_scene(cls, _rng(params, job["split"], job["label"], job["j"], 0),
+                        job["width"], job["height"], job["objects"], num_unlabelled,
+                        num_distractors=tuple(params["num_distractors"]),
+                        box_fraction=tuple(params["box_fraction"]))
+
+
+def _ilsvrc_job(job: dict) -> list[tuple[int, int, int, int]]:
+    """Render and write one ILSVRC image; return its boxes."""
+    scene = _scene(job)
+    _write_jpeg(Path(job["root"], job["image_id"]), scene.image)
+    return scene.boxes
+
+
+def _expand(box, margin_rng: np.random.Generator, width: int, height: int) -> tuple[int, ...]:
+    x0, y0, x1, y1 = box
+    mx = max(2, round(margin_rng.uniform(0.1, 0.25) * (x1 - x0 + 1)))
+    my = max(2, round(margin_rng.uniform(0.1, 0.25) * (y1 - y0 + 1)))
+    return max(0, x0 - mx), max(0, y0 - my), min(width - 1, x1 + mx), min(height - 1, y1 + my)
+
+
+def _openimages_job(job: dict) -> bool:
+    """Render and write one OpenImages image (+ masks and ignore for val/test); return
+    whether its ignore mask is non-empty."""
+    root = Path(job["root"])
+    kind = job.get("ignore")
+    scene = _scene(job, 1 if kind == "unlabelled" else 0)
+    _write_jpeg(root / job["image_id"], scene.image)
+    if kind is None:
+        return False
+    for mask, rel in zip(scene.masks, job["masks"]):
+        _write_png(root / rel, mask.astype(np.uint8) * 255, bilevel=True)
+    ignore = np.zeros((job["height"], job["width"]), bool)
+    rng = np.random.default_rng([_SALT, job["params"]["seed"], 0x16, _SPLIT_CODE[job["split"]],
+                                 job["label"], job["j"]])
+    if kind == "unlabelled":
+        regions = [_tight_xyxy(m) for m in scene.unlabelled]
+    elif kind == "boxes":
+        regions = scene.boxes
+    else:
+        regions = []
+    for box in regions:
+        x0, y0, x1, y1 = _expand(box, rng, job["width"], job["height"])
+        ignore[y0:y1 + 1, x0:x1 + 1] = True
+    for mask in scene.masks:
+        ignore &= ~mask
+    _write_png(root / job["ignore_path"], np.repeat(ignore[..., None], 3, 2).astype(np.uint8) * 255)
+    return bool(ignore.any())
+
+
+def _run_jobs(fn, jobs: list[dict], num_workers: int, progress: bool, desc: str) -> list:
+    results = []
+    with tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress) as bar:
+        if num_workers == 0:
+            for job in jobs:
+                results.append(fn(job))
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(num_workers, mp_context=ctx) as pool:
+                for r in pool.map(fn, jobs, chunksize=8):
+                    results.append(r)
+                    bar.update()
+    return results
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
+    """wsolevaluation's convention: '\\n' between lines, none at the end; 0 bytes if empty."""
+    path.write_text("\n".join(lines), encoding="utf-8", newline="\n")
+
+
+def _write_split(meta_dir: Path, split: str, ids: list[str], labels: list[int],
+                 sizes: list[tuple[int, int]] | None, loc_lines: list[str]) -> None:
+    d = meta_dir / split
+    d.mkdir(parents=True, exist_ok=True)
+    _write_lines(d / "image_ids.txt", ids)
+    _write_lines(d / "class_labels.txt", [f"{i},{c}" for i, c in zip(ids, labels)])
+    _write_lines(d / "image_sizes.txt", [f"{i},{w},{h}" for i, (w, h) in zip(ids, sizes)] if sizes else [])
+    _write_lines(d / "localization.txt", loc_lines)
+
+
+def _info_text(info: dict) -> str:
+    return json.dumps(info, indent=2, sort_keys=True) + "\n"
+
+
+def _read_info(path: Path) -> dict | None:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _targets(root: Path, dataset: str) -> tuple[Path, Path]:
+    return root / "images" / dataset, root / "metadata" / dataset
+
+
+def _prepare(root: Path, dataset: str, params: dict, overwrite: bool) -> dict | None:
+    """Return the info of a complete dataset with these parameters to reuse, else None after
+    making sure the two target folders may be (re)written."""
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"{root}: exists and is not a directory")
+    targets = [p for p in _targets(root, dataset) if p.exists() or p.is_symlink()]
+    if not targets:
+        return None
+    infos = [_read_info(p / _INFO_NAME) if p.is_dir() else None for p in targets]
+    generated = all(i is not None and i.get("generator") == __name__ for i in infos)
+    meta_info = _read_info(_targets(root, dataset)[1] / _INFO_NAME)
+    complete = (len(targets) == 2 and generated and meta_info is not None and meta_info.get("complete")
+                and meta_info.get("version") == GENERATOR_VERSION)
+    if not overwrite:
+        if complete and meta_info.get("parameters") == params:
+            return meta_info
+        what = ("holds a complete synthetic dataset made with other parameters or another "
+                "generator version" if complete else "holds files that are not a complete synthetic dataset")
+        raise FileExistsError(f"{root}: {' and '.join(str(t) for t in targets)} already exist and "
+                              f"{what}; pass overwrite=True (--overwrite) or use another out_root")
+    if not generated:
+        raise FileExistsError(f"{root}: {' and '.join(str(t) for t in targets)} exist without this "
+                              f"generator's {_INFO_NAME}, so they were not written by it; refusing to "
+                              "delete anything there")
+    return None
+
+
+def _commit(root: Path, tmp: Path, dataset: str) -> None:
+    """Replace the dataset's two folders by the freshly built ones (metadata last: its info
+    file marks the dataset complete)."""
+    for target in _targets(root, dataset):
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    for target in _targets(root, dataset):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / target.relative_to(root), target)
+
+
+def _finish_info(info: dict, root: Path, dataset: str, reused: bool) -> dict:
+    images, meta = _targets(root, dataset)
+    paths = {"out_root": str(root), "data_root": str(root / "images"), "image_root": str(images),
+             "metadata_root": str(meta), "info": str(meta / _INFO_NAME)}
+    if dataset == "OpenImages":
+        paths["mask_root"] = str(images)
+    return {**info, "paths": paths, "reused": reused}
+
+
+def _build(out_root, dataset: str, params: dict, classes_info: list[dict], overwrite: bool,
+           num_workers: int, progress: bool, writer) -> dict:
+    _check_int("num_workers", num_workers, 0)
+    root = Path(out_root)
+    cached = _prepare(root, dataset, params, overwrite)
+    if cached is not None:
+        logger.info("%s already holds this synthetic %s dataset; reusing it", root, dataset)
+        return _finish_info(cached, root, dataset, reused=True)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".synthetic-{dataset}-", dir=root))
+    try:
+        img_root, meta_root = _targets(tmp, dataset)
+        img_root.mkdir(parents=True)
+        meta_root.mkdir(parents=True)
+        counts = writer(img_root, meta_root, num_workers, progress)
+        info = {"generator": __name__, "dataset": dataset, "version": GENERATOR_VERSION,
+                "complete": True, "parameters": params, "classes": classes_info, "splits": counts,
+                "layout": {"image_root": f"images/{dataset}", "metadata_root": f"metadata/{dataset}",
+                           **({"mask_root": f"images/{dataset}"} if dataset == "OpenImages" else {})}}
+        text = _info_text(info)
+        for d in (img_root, meta_root):
+            (d / _INFO_NAME).write_text(text, encoding="utf-8", newline="\n")
+        _commit(root, tmp, dataset)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _finish_info(info, root, dataset, reused=False)
+
+
+# --------------------------------------------------------------------------- ILSVRC
+
+
+def make_synthetic_ilsvrc(out_root, num_classes: int = 10, images_per_class: int = 20,
+                          size: int | tuple[int, int] = 96, seed: int = 0, *,
+                          val_per_class: int = 2, test_per_class: int = 5,
+                          size_jitter: float = 0.3, objects_per_image: tuple[int, int] = (1, 3),
+                          num_distractors: tuple[int, int] = (1, 3),
+                          box_fraction: tuple[float, float] = (0.25, 0.6),
+                          num_workers: int = 0, overwrite: bool = False,
+                          progress: bool = True) -> dict:
+    """Write a synthetic ILSVRC in wsolevaluation's layout (module docstring) under ``out_root``.
+
+    Args:
+        out_root: data root; writes ``images/ILSVRC`` and ``metadata/ILSVRC`` there.
+        num_classes: 1..1000; the classes are the first ``num_classes`` sorted ImageNet WNIDs.
+            More than 64 needs images of at least 64 px after jitter.
+        images_per_class: >= 1 train images per class (labels only, no boxes).
+        size: nominal (width, height) or side, each >= 48 px.
+        seed: non-negative int; the same arguments give byte-identical files.
+        val_per_class, test_per_class: >= 1 images per class for ``val`` (``val2/<k>/<n>.jpeg``)
+            and ``test`` (``val/ILSVRC2012_val_%08d.JPEG``, numbered in shuffled class order).
+        size_jitter: 0..0.5; width and height are each scaled by U(1 - j, 1 + j) (>= 40 px).
+        objects_per_image: inclusive (low, high) within 1..3; one box per object.
+        num_distractors: inclusive (low, high) within 0..8 clutter shapes per image.
+        box_fraction: range of an object's box area as a fraction of its cell's area.
+        num_workers: 0 renders in this process; > 0 uses that many processes (same bytes).
+        overwrite: replace an earlier synthetic ILSVRC in ``out_root``. Without it existing
+            ``images/ILSVRC`` or ``metadata/ILSVRC`` is an error, unless they hold a complete
+            dataset made with identical parameters, which is then reused as is.
+        progress: show a tqdm progress bar.
+    Returns:
+        The info dict (as in ``metadata/ILSVRC/synthetic_info.json``: parameters, classes with
+        ``wnid`` / ``name`` / ``appearance``, per-split counts) plus ``paths`` (absolute
+        ``image_root``, ``metadata_root``, ``data_root``, ...) and ``reused``.
+    """
+    params = _validate("ILSVRC", num_classes, images_per_class, val_per_class, test_per_class,
+                       size, seed, size_jitter, objects_per_image, num_distractors, box_fraction)
+    wnids = imagenet_synsets()[:params["num_classes"]]
+    lemmas = imagenet_lemmas()
+    appearance = object_classes(params["num_classes"])
+    classes_info = [{"label": k, "wnid": w, "name": lemmas.get(w, ""), "appearance": appearance[k].name}
+                    for k, w in enumerate(wnids)]
+
+    def writer(img_root: Path, meta_root: Path, num_workers: int, progress: bool) -> dict:
+        n_cls = params["num_classes"]
+        plans: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        for k, wnid in enumerate(wnids):
+            per = params["images_per_class"]
+            numbers = np.random.default_rng([_SALT, params["seed"], 0x7A1, k]).choice(
+                max(50_000, 10 * per), per, replace=False) + 1
+            for j, num in enumerate(sorted(int(v) for v in numbers)):
+                plans["train"].append({**_plan(params, "train", k, j),
+                                       "image_id": f"train/{wnid}/{wnid}_{num}.JPEG"})
+            for j in range(params["val_per_class"]):
+                plans["val"].append({**_plan(params, "val", k, j), "image_id": f"val2/{k}/{j}.jpeg"})
+        order = np.random.default_rng([_SALT, params["seed"], 0x7E5]).permutation(
+            n_cls * params["test_per_class"])
+        for number, slot in enumerate(order, start=1):
+            k, j = divmod(int(slot), params["test_per_class"])
+            plans["test"].append({**_plan(params, "test", k, j),
+                                  "image_id": f"val/ILSVRC2012_val_{number:08d}.JPEG"})
+        folders = {str(Path(p["image_id"]).parent) for s in SPLITS for p in plans[s]}
+        for folder in sorted(folders):
+            (img_root / folder).mkdir(parents=True, exist_ok=True)
+        jobs = [{k: v for k, v in p.items() if k != "rng"} | {"root": str(img_root), "params": params}
+                for s in SPLITS for p in plans[s]]
+        boxes = iter(_run_jobs(_ilsvrc_job, jobs, num_workers, progress, "synthetic ILSVRC"))
+        counts = {}
+        for split in SPLITS:
+            ids = [p["image_id"] for p in plans[split]]
+            labels = [p["label"] for p in plans[split]]
+            split_boxes = [next(boxes) for _ in ids]
+            if split == "train":
+                _write_split(meta_root, split, ids, labels, None, [])
+                per_class = {}
+                for i, c in zip(ids, labels):
+                    per_class.setdefault(c, []).append(i)
+                proxy = [i for c in sorted(per_class) for i in
+                         per_class[c][:max(1, math.floor(_PROXY_FRACTION * len(per_class[c]) + 0.5))]]
+                _write_lines(meta_root / split / "image_ids_proxy.txt", proxy)
+                counts[split] = {"images": len(ids), "boxes": 0, "proxy_images": len(proxy)}
+                continue
+            sizes = [(p["width"], p["height"]) for p in plans[split]]
+            loc = [f"{i},{x0},{y0},{x1},{y1}" for i, bs in zip(ids, split_boxes) for x0, y0, x1, y1 in bs]
+            _write_split(meta_root, split, ids, labels, sizes, loc)
+            counts[split] = {"images": len(ids), "boxes": len(loc),
+                             "images_with_several_boxes": sum(len(b) > 1 for b in split_boxes)}
+        return counts
+
+    return _build(out_root, "ILSVRC", params, classes_info, overwrite, num_workers, progress, writer)
+
+
+# --------------------------------------------------------------------------- OpenImages
+
+
+def make_synthetic_openimages(out_root, num_classes: int = 10, images_per_class: int = 20,
+                              size: int | tuple[int, int] = 96, seed: int = 0, *,
+                              val_per_class: int = 3, test_per_class: int = 5,
+                              size_jitter: float = 0.3, objects_per_image: tuple[int, int] = (1, 3),
+                              num_distractors: tuple[int, int] = (1, 3),
+                              box_fraction: tuple[float, float] = (0.25, 0.6),
+                              num_workers: int = 0, overwrite: bool = False,
+                              progress: bool = True) -> dict:
+    """Write a synthetic OpenImages30k in wsolevaluation's layout (module docstring).
+
+    ``out_root/images/OpenImages`` is both the image root and the mask root: the paths in
+    ``localization.txt`` are relative to it (wsolevaluation: ``data_root = mask_root =
+    out_root/images``). Every val/test image has one PNG per instance and exactly one
+    ``<imageid>_ignore.png``; about 15 % of the ignore masks are empty.
+
+    Arguments as :func:`make_synthetic_ilsvrc` (``num_classes`` 1..1000 fake MIDs, see
+    :func:`openimages_mids`). Returns the info dict plus ``paths`` (with ``mask_root``)
+    and ``reused``.
+    """
+    params = _validate("OpenImages", num_classes, images_per_class, val_per_class, test_per_class,
+                       size, seed, size_jitter, objects_per_image, num_distractors, box_fraction)
+    mids = openimages_mids(params["num_classes"])
+    appearance = object_classes(params["num_classes"])
+    classes_info = [{"label": k, "mid": m, "appearance": appearance[k].name} for k, m in enumerate(mids)]
+
+    def writer(img_root: Path, meta_root: Path, num_workers: int, progress: bool) -> dict:
+        per_split = {"train": params["images_per_class"], "val": params["val_per_class"],
+                     "test": params["test_per_class"]}
+        plans: dict[str, list[dict]] = {s: [] for s in SPLITS}
+        used: set[str] = set()
+        for split in SPLITS:
+            for k, mid in enumerate(mids):
+                (img_root / split / mid).mkdir(parents=True, exist_ok=True)
+                class_plans = []
+                for j in range(per_split[split]):
+                    plan = _plan(params, split, k, j)
+                    rng = plan.pop("rng")
+                    image_hex = rng.bytes(8).hex()
+                    while image_hex in used:
+                        image_hex = rng.bytes(8).hex()
+                    used.add(image_hex)
+                    plan["image_id"] = f"{split}/{mid}/{image_hex}.jpg"
+                    if split != "train":
+                        u = rng.random()
+                        plan["ignore"] = ("empty" if u < _EMPTY_IGNORE_P else
+                                          "unlabelled" if u < _EMPTY_IGNORE_P + _UNLABELLED_P else "boxes")
+                        suffixes: list[str] = []
+                        while len(suffixes) < plan["objects"]:
+                            s = rng.bytes(4).hex()
+                            if s not in suffixes:
+                                suffixes.append(s)
+                        plan["masks"] = [f"{split}/{mid}/{image_hex}_m{mid}_{s}.png" for s in suffixes]
+                        plan["ignore_path"] = f"{split}/{mid}/{image_hex}_ignore.png"
+                    class_plans.append(plan)
+                plans[split] += sorted(class_plans, key=lambda p: p["image_id"])
+        jobs = [p | {"root": str(img_root), "params": params} for s in SPLITS for p in plans[s]]
+        flags = iter(_run_jobs(_openimages_job, jobs, num_workers, progress, "synthetic OpenImages"))
+        counts = {}
+        for split in SPLITS:
+            ids = [p["image_id"] for p in plans[split]]
+            labels = [p["label"] for p in plans[split]]
+            nonempty = [next(flags) for _ in ids]
+            loc = [] if split == "train" else [
+                f"{p['image_id']},{m},{p['ignore_path'] if n == 0 else ''}"
+                for p in plans[split] for n, m in enumerate(p["masks"])]
+            _write_split(meta_root, split, ids, labels, None, loc)
+            counts[split] = {"images": len(ids), "masks": len(loc)}
+            if split != "train":
+                counts[split] |= {"images_with_several_masks": sum(len(p["masks"]) > 1 for p in plans[split]),
+                                  "empty_ignore_masks": len(ids) - sum(nonempty)}
+        return counts
+
+    return _build(out_root, "OpenImages", params, classes_info, overwrite, num_workers, progress, writer)
