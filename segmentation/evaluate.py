@@ -25,7 +25,7 @@ from wsol.engine.distributed import resolve_device
 from wsol.metrics import MaskIoUEvaluator, PxAPEvaluator
 from wsol.viz import overlay_heatmap, save_overlay_grid
 
-from .maps import checkpoint_val_per_class, open_split, scoremap_batches
+from .maps import checkpoint_val_per_class, data_location, open_split, scoremap_batches
 from .pseudo import PseudoMaskOptions, pseudo_masks
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class SegmentOptions:
     num_workers: int = 0
     pseudo: PseudoMaskOptions = field(default_factory=PseudoMaskOptions)
     device: str = "auto"                   # where the classifier runs: auto (CUDA when present) | cpu | cuda[:N]
+    image_root: str | None = None          # images apart from the metadata; default: the checkpoint's
+    mask_root: str | None = None           # OpenImages masks; default: the checkpoint's, else the image root
 
 
 def mask_overlay(image: np.ndarray, mask: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
@@ -61,9 +63,10 @@ def mask_overlay(image: np.ndarray, mask: np.ndarray, gt: np.ndarray | None = No
     return out
 
 
-def choose_threshold(model, data, opts: SegmentOptions, size: int, val_per_class: int) -> dict:
+def choose_threshold(model, data, opts: SegmentOptions, size: int, val_per_class: int, meta: dict | None = None) -> dict:
     """The tau with the best mean per-image mask IoU on the validation split (never test)."""
-    split = open_split(data, "val", model.num_classes, val_per_class)
+    where = data_location(meta or {}, data, opts.image_root, opts.mask_root)
+    split = open_split(data, "val", model.num_classes, val_per_class, **where)
     if not split.has_masks:
         raise ValueError(f"{data}: threshold mode 'val' needs GT masks on the val split; it has none")
     ev = PxAPEvaluator(cam_curve_interval=opts.cam_curve_interval)
@@ -91,9 +94,10 @@ def evaluate_pseudo_masks(checkpoint: str | os.PathLike, data: str | os.PathLike
     threshold = {"mode": opts.pseudo.threshold, "tau": None if opts.pseudo.threshold == "otsu" else opts.pseudo.tau}
     tau = None
     if opts.pseudo.threshold == "val":
-        threshold.update(choose_threshold(model, data, opts, size, vpc))
+        threshold.update(choose_threshold(model, data, opts, size, vpc, meta))
         tau = threshold["tau"]
-    split = open_split(data, opts.split, model.num_classes, vpc)
+    split = open_split(data, opts.split, model.num_classes, vpc,
+                       **data_location(meta, data, opts.image_root, opts.mask_root))
     if not split.has_masks:
         raise ValueError(f"{data}: the {opts.split} split has no GT masks (segmentations/) to score against")
     maps_ev = PxAPEvaluator(cam_curve_interval=opts.cam_curve_interval)

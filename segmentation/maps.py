@@ -1,4 +1,4 @@
-"""Batched score maps of a trained classifier over a CUB-format split, with images and GT masks."""
+"""Batched score maps of a trained classifier over a WSOL split (CUB, OpenImages, ...), with images and GT masks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wsol.data import CubDataset, build_transform, collate_samples, load_split
-from wsol.data.cub import CubSplit
+from wsol.data import WSOLDataset, WSOLSplit, batch_gt_masks, build_transform, collate_samples, load_split
+from wsol.data.datasets import WSOL_DATASETS
 from wsol.attribution import saliency_maps
 from wsol.engine.evaluate import SALIENCIES
 from wsol.models import model_device
@@ -26,22 +26,34 @@ def checkpoint_val_per_class(meta: dict) -> int:
     return int(((meta.get("config") or {}).get("data") or {}).get("val_per_class") or 0)
 
 
-def open_split(data: str | os.PathLike, split: str, num_classes: int, val_per_class: int = 0) -> CubSplit:
-    """`load_split` plus the class-count check against the model."""
-    s = load_split(data, split, val_per_class=val_per_class)
+def data_location(meta: dict, data: str | os.PathLike | None = None, image_root: str | None = None,
+                  mask_root: str | None = None) -> dict:
+    """`load_split`'s image_root / mask_root / dataset: the given roots, else (when `data` is the
+    checkpoint's own training data or not given) the checkpoint config's."""
+    d = (meta.get("config") or {}).get("data") or {}
+    own = data is None or str(data) == str(meta.get("data"))
+    dataset = d.get("dataset") if d.get("dataset") in WSOL_DATASETS else None
+    return {"image_root": image_root or (d.get("image_root") if own else None),
+            "mask_root": mask_root or (d.get("mask_root") if own else None), "dataset": dataset if own else None}
+
+
+def open_split(data: str | os.PathLike, split: str, num_classes: int, val_per_class: int = 0,
+               **where) -> WSOLSplit:
+    """`load_split` (`where`: image_root, mask_root, dataset) plus the class-count check against the model."""
+    s = load_split(data, split, val_per_class=val_per_class, **where)
     if s.num_classes != num_classes:
         raise ValueError(f"{data}: the {split} split has {s.num_classes} classes but the model was trained "
                          f"for {num_classes}")
     return s
 
 
-def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "grad", image_size: int = 224,
+def scoremap_batches(model: torch.nn.Module, split: WSOLSplit, saliency: str = "grad", image_size: int = 224,
                      batch_size: int = 32, blur_sigma: float = 0.0, protocol: str = "wsolevaluation",
                      target: str = "label", num_workers: int = 0, desc: str = "maps") -> Iterator[dict]:
     """Yield, per batch of `split` (resized to image_size, the wsolevaluation eval transform):
 
     images uint8 (B,S,S,3); scoremaps float64 (B,S,S) in [0,1] (min-max, then `smooth`);
-    gt uint8 (B,S,S) {0,1} or None without masks; labels, preds int64 (B,); image_ids;
+    gt uint8 (B,S,S) {0,1, 255 ignore (OpenImages)} or None without masks; labels, preds int64 (B,); image_ids;
     skipped: the unreadable images of this batch (reported, not fatal).
     target "label" explains the ground-truth class (evaluation, pseudo labels of the training
     split: image-level labels are known there); "pred" the predicted one.
@@ -50,7 +62,7 @@ def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "g
         raise ValueError(f"saliency must be one of {', '.join(SALIENCIES)}, got {saliency!r}")
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    ds = CubDataset(split, build_transform("wsoleval", image_size))
+    ds = WSOLDataset(split, build_transform("wsoleval", image_size))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
                                          collate_fn=collate_samples)
     model.eval()
@@ -66,7 +78,7 @@ def scoremap_batches(model: torch.nn.Module, split: CubSplit, saliency: str = "g
         yield {
             "images": np.stack([to_uint8_image(img) for img in batch["image"]]),
             "scoremaps": maps,
-            "gt": batch["mask"].numpy().astype(np.uint8) if "mask" in batch else None,
+            "gt": batch_gt_masks(batch) if "mask" in batch else None,
             "labels": batch["label"].numpy(), "preds": logits.argmax(1).cpu().numpy(),
             "image_ids": list(batch["image_id"]), "skipped": batch["skipped"],
         }

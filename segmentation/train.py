@@ -40,7 +40,7 @@ from wsol.models import model_device
 from wsol.viz import save_overlay_grid, to_uint8_image
 
 from .evaluate import mask_overlay
-from .maps import checkpoint_val_per_class, open_split, scoremap_batches
+from .maps import checkpoint_val_per_class, data_location, open_split, scoremap_batches
 from .models import build_segmenter, save_segmenter
 from .pseudo import PseudoMaskOptions, pseudo_masks
 
@@ -67,6 +67,8 @@ class SegTrainOptions:
     num_workers: int = 0
     num_overlays: int = 8
     device: str = "auto"                   # auto (CUDA when present) | cpu | cuda | cuda:N
+    image_root: str | None = None          # images apart from the metadata; default: the classifier's
+    mask_root: str | None = None           # OpenImages masks; default: the classifier's, else the image root
 
     def check(self) -> None:
         self.pseudo.check()
@@ -189,8 +191,9 @@ def train_segmenter(checkpoint: str | os.PathLike, data: str | os.PathLike, out_
     classifier.to(device)
     size = int(opts.image_size or meta.get("image_size") or 224)
     vpc = checkpoint_val_per_class(meta)
-    train_split = open_split(data, "train", classifier.num_classes, vpc)
-    test_split = open_split(data, "test", classifier.num_classes, vpc)
+    where = data_location(meta, data, opts.image_root, opts.mask_root)
+    train_split = open_split(data, "train", classifier.num_classes, vpc, **where)
+    test_split = open_split(data, "test", classifier.num_classes, vpc, **where)
     if not test_split.has_masks:
         raise ValueError(f"{data}: the test split has no GT masks (segmentations/) to score the segmenter on")
 

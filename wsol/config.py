@@ -115,13 +115,19 @@ class SyntheticConfig:
 
 @dataclass
 class DataConfig:
-    CHOICES: ClassVar[dict] = {"dataset": ("cub", "cifar10", "svhn", "gtsrb", "flowers17", "flowers102")}
+    CHOICES: ClassVar[dict] = {"dataset": ("cub", "ilsvrc", "openimages", "cifar10", "svhn", "gtsrb", "flowers17",
+                                           "flowers102")}
     LIMITS: ClassVar[dict] = {"image_size": _ONE_UP, "resize_size": _ONE_UP, "val_per_class": _NONNEG,
                               "fold": Range(1, 3), "pad": _NONNEG, "hflip": _UNIT, "color_jitter": _NONNEG,
                               "rotation": Range(0, 180), "num_workers": _NONNEG}
 
-    dataset: str = "cub"               # cub (WSOL, boxes) or a classification set (tools/train_classifier.py)
-    root: str | None = None            # CUB folder (official layout or wsolevaluation metadata); None: synthetic
+    dataset: str = "cub"               # WSOL: cub, ilsvrc (boxes), openimages (masks), wsol.data.datasets;
+                                       # or a classification set (tools/train_classifier.py)
+    root: str | None = None            # dataset folder: CUB (official layout) or wsolevaluation metadata
+                                       # (metadata/<CUB|ILSVRC|OpenImages> or its parent); None: synthetic CUB
+    image_root: str | None = None      # images, apart from the metadata (wsolevaluation: dataset/<Dataset>);
+                                       # None: found beside the metadata (wsol.data.wsoleval)
+    mask_root: str | None = None       # OpenImages mask paths are relative to it (None: the image root)
     cache_dir: str | None = None       # where the synthetic data is generated once (default ~/.cache/art-wsol)
     image_size: int = 224              # crop side S
     resize_size: int | None = None     # train resize R before the random crop (default: 256 for 224)
@@ -222,6 +228,8 @@ class ValConfig:
 
     CHOICES: ClassVar[dict] = {"select_metric": ("top1_acc", "loss", "grad_loc", "cam_loc", "gradcam_loc",
                                                  "gradcampp_loc", "ig_loc", "smoothgrad_loc", "gradshap_loc",
+                                                 "grad_pxap", "cam_pxap", "gradcam_pxap", "gradcampp_pxap",
+                                                 "ig_pxap", "smoothgrad_pxap", "gradshap_pxap",
                                                  "pgd_acc", "last"),
                                "protocol": ("wsolevaluation", "paper")}
     LIMITS: ClassVar[dict] = {"every": _ONE_UP, "cam_curve_interval": Range(0, 0.5, lo_open=True),
@@ -233,7 +241,8 @@ class ValConfig:
     saliencies: list = field(default_factory=lambda: ["grad", "cam"])
     cam_curve_interval: float = 0.01
     batch_size: int = 32
-    select_metric: str = "top1_acc"    # top1_acc | loss | grad_loc | cam_loc | <saliency>_loc | pgd_acc | last
+    select_metric: str = "top1_acc"    # top1_acc | loss | <saliency>_loc (boxes: MaxBoxAccV2) |
+                                       # <saliency>_pxap (masks: PxAP) | pgd_acc | last
     protocol: str = "wsolevaluation"   # map conventions: wsolevaluation | paper (REFERENCE §6)
     max_images: int | None = None      # cap for quick runs (deterministic prefix of val)
     pgd_every: int = 0                 # epochs between PGD accuracy checks on val (0: never; ART CIFAR: 10)

@@ -45,8 +45,11 @@ def parse(argv):
                     "an arch (needs --weights)")
     ap.add_argument("--weights", help="--model's state dict (.pth/.pt/.safetensors, its own key layout)")
     ap.add_argument("--segmenter", help="image mode: a trained segmenter run (tools/train_segmenter.py) instead")
-    ap.add_argument("--data", help="CUB folder (official layout or wsolevaluation metadata); default: the "
-                    "checkpoint's training data")
+    ap.add_argument("--data", help="dataset folder (CUB official layout or wsolevaluation metadata of CUB / "
+                    "OpenImages); default: the checkpoint's training data")
+    ap.add_argument("--image-root", help="the images, where they are not beside the metadata (default: the "
+                    "checkpoint's when --data is its training data)")
+    ap.add_argument("--mask-root", help="OpenImages: the folder its mask paths are relative to (default: the image root)")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
     ap.add_argument("--saliency", default="grad", choices=SALIENCIES)
     ap.add_argument("--protocol", default="wsolevaluation", choices=PROTOCOLS)
@@ -98,9 +101,10 @@ def image_mode(args) -> list[dict]:
     tau = None
     if opts.threshold == "val":
         data = args.data or meta.get("data")
-        seg = SegmentOptions(saliency=args.saliency, protocol=args.protocol, batch_size=args.batch_size, pseudo=opts)
+        seg = SegmentOptions(saliency=args.saliency, protocol=args.protocol, batch_size=args.batch_size, pseudo=opts,
+                             image_root=args.image_root, mask_root=args.mask_root)
         vpc = checkpoint_val_per_class(meta) if args.val_per_class is None else args.val_per_class
-        tau = choose_threshold(model, data, seg, int(meta.get("image_size") or 224), vpc)["tau"]
+        tau = choose_threshold(model, data, seg, int(meta.get("image_size") or 224), vpc, meta)["tau"]
     return segment_files(args.images, out, lambda img: heatmap_mask(model, meta, img, args.saliency, opts, tau,
                                                                    args.protocol), str(classifier_source(args)))
 
@@ -128,7 +132,8 @@ def main(argv=None) -> int:
         opts = SegmentOptions(split=args.split, saliency=args.saliency, protocol=args.protocol,
                               image_size=args.image_size, batch_size=args.batch_size,
                               val_per_class=args.val_per_class, num_overlays=args.num_overlays,
-                              pseudo=pseudo_options(args), device=args.device)
+                              pseudo=pseudo_options(args), device=args.device, image_root=args.image_root,
+                              mask_root=args.mask_root)
         report = evaluate_pseudo_masks(classifier_source(args), data, opts, args.out)
     except (ValueError, CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, OSError,
             PretrainedWeightsMissing) as err:

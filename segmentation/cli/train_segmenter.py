@@ -34,7 +34,11 @@ from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, default_threshold
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True, help="WSOL classifier: run folder or checkpoint file")
-    ap.add_argument("--data", help="CUB folder; default: the checkpoint's training data")
+    ap.add_argument("--data", help="dataset folder (CUB, or wsolevaluation metadata); default: the checkpoint's "
+                    "training data")
+    ap.add_argument("--image-root", help="the images, where they are not beside the metadata (default: the "
+                    "checkpoint's when --data is its training data)")
+    ap.add_argument("--mask-root", help="OpenImages: the folder its mask paths are relative to (default: the image root)")
     ap.add_argument("--out", required=True, help="run folder for the segmenter")
     ap.add_argument("--arch", default="deeplabv3_wsol", choices=SEGMENTERS)
     ap.add_argument("--scratch", action="store_true", help="deeplabv3_wsol: do not start from the classifier")
@@ -63,6 +67,7 @@ def main(argv=None) -> int:
     opts = SegTrainOptions(arch=args.arch, init_from_classifier=not args.scratch, saliency=args.saliency,
                            protocol=args.protocol, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, image_size=args.image_size, num_workers=args.workers, device=args.device,
+                           image_root=args.image_root, mask_root=args.mask_root,
                            pseudo=PseudoMaskOptions(threshold=args.threshold, tau=tau, blur_sigma=args.blur,
                                                     refine=args.refine, largest=args.largest))
     try:

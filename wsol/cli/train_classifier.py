@@ -26,6 +26,7 @@ from wsol.cli import REPO
 from wsol.cli.train_wsol import build_parser, check_choice, config_from_args, run
 
 from wsol.config import ConfigError
+from wsol.data.datasets import WSOL_DATASETS
 from wsol.engine.classification import CLASSIFICATION_DATASETS
 
 
@@ -50,8 +51,8 @@ def make_config(args):
     if args.dataset:
         args.overrides = [f"data.dataset={args.dataset}", *args.overrides]
     cfg = config_from_args(args, preset)
-    if cfg.data.dataset == "cub":
-        raise ConfigError("data.dataset is 'cub': train WSOL models with tools/train_wsol.py; "
+    if cfg.data.dataset in WSOL_DATASETS:
+        raise ConfigError(f"data.dataset is {cfg.data.dataset!r}: train WSOL models with tools/train_wsol.py; "
                           f"this tool takes {', '.join(CLASSIFICATION_DATASETS)}")
     return cfg
 

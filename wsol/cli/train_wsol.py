@@ -1,15 +1,19 @@
 """Train a WSOL classifier: natural, ART, PGD-AT, ADL, IG-NORM or IG-SUM-NORM.
 
     python tools/train_wsol.py --arch vgg_gap --method art --data CUB_200_2011
+    python tools/train_wsol.py --dataset ilsvrc --arch resnet50 --method natural --data metadata/ILSVRC \
+        --image-root dataset/ILSVRC
     python tools/train_wsol.py --config configs/demo/base.yaml --method art --epochs 5
     python tools/train_wsol.py --resume runs/vgg_gap-art-20261124-2100 [--epochs 30]
     torchrun --nproc_per_node 4 tools/train_wsol.py --config configs/cub/resnet50_art.yaml --data CUB
 
-Without --config the preset configs/cub/<arch>_<method>.yaml (paper values) is used when it
-exists; CPU-sized archs (resnet_tiny, vgg_gap_bn_small, ...) get configs/demo/base.yaml.
+Without --config the preset configs/<dataset>/<arch>_<method>.yaml (--dataset cub, ilsvrc or
+openimages; default cub; paper / wsolevaluation values) is used when it exists; CPU-sized archs (resnet_tiny, vgg_gap_bn_small, ...) get configs/demo/base.yaml.
 Without --data the built-in synthetic CUB-format dataset is generated once into a cache folder
 ($ART_WSOL_CACHE, default ~/.cache/art-wsol) and used. Precedence: defaults < config file <
---arch/--method/--data/--epochs/--batch-size/--image-size/--seed < --set key=value.
+--dataset/--arch/--method/--data/--image-root/--mask-root/--epochs/--batch-size/--image-size/--seed
+< --set key=value. ILSVRC and OpenImages need --data (wsolevaluation metadata) and, where the images
+are not beside it, --image-root (wsolevaluation: dataset/ILSVRC, dataset/OpenImages).
 The run folder (--out, default runs/<arch>-<method>-<time>) gets config.yaml, checkpoints,
 metrics.jsonl and report.json; tools/evaluate_wsol.py and tools/localize.py take it as is.
 An --out folder that already holds a run is refused: --resume it, or --overwrite to replace it.
@@ -28,6 +32,7 @@ from pathlib import Path
 from wsol.cli import REPO
 from wsol.config import Config, ConfigError, load_config
 from wsol.data import CubFormatError, ImageLoadError
+from wsol.data.datasets import WSOL_DATASETS
 from wsol.data.robustness import DatasetFormatError
 from wsol.engine.checkpoint import CheckpointError
 from wsol.engine.train import TrainingError, train
@@ -64,7 +69,12 @@ def build_parser(description: str = __doc__,
 
 
 def parse(argv):
-    return build_parser().parse_args(argv)
+    ap = build_parser()
+    ap.add_argument("--dataset", help=f"{' | '.join(WSOL_DATASETS)} (default: the config's, cub)")
+    ap.add_argument("--image-root", help="the images, where they are not beside the metadata "
+                    "(wsolevaluation: dataset/ILSVRC, dataset/OpenImages)")
+    ap.add_argument("--mask-root", help="OpenImages: the folder its mask paths are relative to (default: the image root)")
+    return ap.parse_args(argv)
 
 
 def check_choice(value: str | None, valid: list[str], option: str, allow_timm: bool = False) -> None:
@@ -74,11 +84,12 @@ def check_choice(value: str | None, valid: list[str], option: str, allow_timm: b
     raise ConfigError(f"{option} {value!r} is unknown; valid values: {', '.join(valid)}{extra}")
 
 
-def preset_config(arch: str | None, method: str | None) -> Path | None:
-    """configs/cub/<arch>_<method>.yaml for the paper archs, configs/demo/base.yaml for the CPU ones."""
+def preset_config(arch: str | None, method: str | None, dataset: str | None = None) -> Path | None:
+    """configs/<dataset>/<arch>_<method>.yaml (dataset default cub) for the paper archs,
+    configs/demo/base.yaml for the CPU ones."""
     if arch and method:
         name = PRESET_ARCH.get(arch, arch).replace(":", "_")
-        path = REPO / "configs" / "cub" / f"{name}_{method}.yaml"
+        path = REPO / "configs" / (dataset or "cub") / f"{name}_{method}.yaml"
         if path.is_file():
             return path
     if arch and arch not in PAPER_ARCHS:
@@ -90,10 +101,11 @@ def flag_overrides(args) -> list[tuple[str, str]]:
     """The explicit flags as (flag, `--set` string) pairs (applied after the config file, before --set);
     a bad value is reported under its flag, e.g. "--epochs -1: train.epochs must be an integer >= 1"."""
     out = []
-    for flag, key in (("arch", "model.arch"), ("method", "method.name"), ("data", "data.root"),
+    for flag, key in (("dataset", "data.dataset"), ("arch", "model.arch"), ("method", "method.name"),
+                      ("data", "data.root"), ("image_root", "data.image_root"), ("mask_root", "data.mask_root"),
                       ("epochs", "train.epochs"), ("batch_size", "train.batch_size"),
                       ("image_size", "data.image_size"), ("seed", "train.seed"), ("device", "train.device")):
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             text = f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
             out.append((f"--{flag.replace('_', '-')} {value}", text))
@@ -107,7 +119,8 @@ def config_from_args(args, preset=None) -> Config:
     (default: configs/cub/<arch>_<method>.yaml, see preset_config)."""
     check_choice(args.arch, list_models(), "--arch", allow_timm=True)
     check_choice(args.method, list_methods(), "--method")
-    config = args.config or (preset(args) if preset else preset_config(args.arch, args.method))
+    config = args.config or (preset(args) if preset else preset_config(args.arch, args.method,
+                                                                        getattr(args, "dataset", None)))
     if config and not args.config:
         log.info("using preset config %s", config)
     cfg = load_config(config, flag_overrides(args) + args.overrides)
@@ -116,8 +129,18 @@ def config_from_args(args, preset=None) -> Config:
     return cfg
 
 
+def wsol_config(args) -> Config:
+    """config_from_args for a WSOL dataset (--dataset one of wsol.data.datasets)."""
+    check_choice(args.dataset, list(WSOL_DATASETS), "--dataset")
+    cfg = config_from_args(args)
+    if cfg.data.dataset not in WSOL_DATASETS:
+        raise ConfigError(f"data.dataset is {cfg.data.dataset!r}: tools/train_wsol.py trains on the WSOL datasets "
+                          f"({', '.join(WSOL_DATASETS)}); classification sets go to tools/train_classifier.py")
+    return cfg
+
+
 def main(argv=None) -> int:
-    return run(parse(argv), config_from_args, "train_wsol")
+    return run(parse(argv), wsol_config, "train_wsol")
 
 
 def run(args, make_config, prog: str) -> int:
@@ -136,7 +159,7 @@ def run(args, make_config, prog: str) -> int:
             summary = train(None, args.resume, resume=True, overrides=flag_overrides(args) + args.overrides)
         else:
             cfg = make_config(args)
-            prefix = "" if cfg.data.dataset == "cub" else f"{cfg.data.dataset}-"
+            prefix = "" if cfg.data.dataset == "cub" else f"{cfg.data.dataset}-"  # e.g. runs/ilsvrc-resnet50-cam-...
             out = args.out or REPO / "runs" / f"{prefix}{cfg.model.arch.replace(':', '_')}-{cfg.method.name}-" \
                                              f"{time.strftime('%Y%m%d-%H%M%S')}"
             summary = train(cfg, out, overrides=None, overwrite=args.overwrite)

@@ -1,4 +1,4 @@
-"""Batch WSOL evaluation of a checkpoint on a CUB split, and of saved score maps.
+"""Batch WSOL evaluation of a checkpoint on a split of any WSOL dataset (CUB, ILSVRC, OpenImages).
 
 Two protocols (REFERENCE.md §6):
 
@@ -10,6 +10,13 @@ Two protocols (REFERENCE.md §6):
 - ``paper`` (ADL / ART): resize 256 + centre crop, GT-known / Top-1 Loc at a fixed threshold
   (Grad 0.2, CAM 0.1) with the official code's box extraction; the gradient map is the
   official ART pipeline (art2020_gradient_map). MaxBoxAcc(V2) are reported on the same maps.
+
+Several GT boxes per image (ILSVRC) score as wsolevaluation does: the best IoU over them. Top-1 /
+Top-5 Loc (``top1_loc`` / ``top5_loc``) count an image when the GT-class box hits (IoU >= 0.5) and the
+GT class is the first / among the first five predicted (with one GT class per image, the GT class's
+box is the only one of ILSVRC's five that can count, REFERENCE §12.2); the predicted classes are the
+model's or another classifier's (``class_predictions``, wsol.engine.predictions). Mask datasets
+(OpenImages) get PxAP and mIoU with the ignore regions left out.
 """
 
 from __future__ import annotations
@@ -20,17 +27,19 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from wsol.attribution import (ATTRIBUTION_METHODS, default_threshold, raw_maps,  # noqa: F401  (re-exported)
                               raw_maps_and_logits, saliency_maps)
-from wsol.data import CubDataset, build_transform, collate_samples, load_split
+from wsol.data import WSOLDataset, batch_gt_masks, build_transform, collate_samples, load_split
 from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
 from wsol.models import running_bn_layers
 from wsol.viz import draw_boxes, overlay_heatmap, plot_boxacc_curves, save_overlay_grid, to_uint8_image
 
 from .distributed import resolve_device
+from .predictions import read_class_predictions
 from .sources import ClassifierSpec, default_out_dir, load_model
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,10 @@ class EvalOptions:
     box_metrics: str = "both"  # "both": MaxBoxAcc + MaxBoxAccV2; "v2": MaxBoxAccV2 alone (its fast path)
     device: str = "auto"  # where the model runs: auto (CUDA when available) | cpu | cuda | cuda:N
     bn_recalibrate: int = 0  # >0: re-estimate BN running stats on this many train-split batches first
+    dataset: str | None = None  # wsol.data.datasets name (cub, ilsvrc, openimages); None: from the folder
+    image_root: str | None = None  # images apart from the metadata (wsolevaluation: dataset/<Dataset>)
+    mask_root: str | None = None  # OpenImages mask paths are relative to it (default: the image root)
+    class_predictions: str | None = None  # CSV / JSON: image id -> ranked class ids of another classifier
 
     def check(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -112,8 +125,8 @@ def recalibrate_bn(model: torch.nn.Module, batches, device: torch.device | str =
 def _recalibration_batches(data, opts: EvalOptions, size: int, kind: str):
     """The first opts.bn_recalibrate batches of the train split under the evaluation transform
     (fixed order: the same statistics every time)."""
-    split = load_split(data, "train", val_per_class=opts.val_per_class)
-    ds = CubDataset(split, build_transform(kind, size))
+    split = load_split(data, "train", val_per_class=opts.val_per_class, **_where(opts))
+    ds = WSOLDataset(split, build_transform(kind, size))
     loader = torch.utils.data.DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                          collate_fn=collate_samples)
     for i, batch in enumerate(loader):
@@ -121,6 +134,10 @@ def _recalibration_batches(data, opts: EvalOptions, size: int, kind: str):
             break
         if len(batch["label"]):
             yield batch["image"]
+
+
+def _where(opts: EvalOptions) -> dict:
+    return dict(image_root=opts.image_root, mask_root=opts.mask_root, dataset=opts.dataset)
 
 
 class _Overlays:
@@ -133,7 +150,9 @@ class _Overlays:
         if len(self.panels) >= self.n:
             return
         panel = overlay_heatmap(to_uint8_image(image), scoremap)
-        panel = draw_boxes(draw_boxes(panel, gt_boxes, (64, 255, 64)), pred_boxes, (255, 64, 64))
+        panel = draw_boxes(panel, gt_boxes, (64, 255, 64))
+        if pred_boxes is not None:
+            panel = draw_boxes(panel, pred_boxes, (255, 64, 64))
         self.panels.append(panel)
         self.titles.append(title)
 
@@ -154,7 +173,10 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | ClassifierSpec, data: st
     model, meta = load_model(checkpoint)
     model.to(device)
     size = opts.image_size or meta.get("image_size") or 224
-    split = load_split(data, opts.split, val_per_class=opts.val_per_class)
+    split = load_split(data, opts.split, val_per_class=opts.val_per_class, **_where(opts))
+    if not split.has_boxes and not split.has_masks:
+        raise ValueError(f"{data}: the {opts.split} split has neither boxes nor masks for every image "
+                         "(ILSVRC and OpenImages train are labels only); evaluate val or test")
     if split.num_classes != model.num_classes:
         what = (f"the model {checkpoint} has {model.num_classes} (an ImageNet classifier needs a dataset with "
                 "ImageNet's classes)" if isinstance(checkpoint, ClassifierSpec) else
@@ -164,56 +186,89 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | ClassifierSpec, data: st
     if opts.bn_recalibrate:
         n_bn = recalibrate_bn(model, _recalibration_batches(data, opts, size, kind), device)
         log.info("BN running statistics re-estimated on %d train batches (%d BN layers)", opts.bn_recalibrate, n_bn)
-    ds = CubDataset(split, build_transform(kind, size))
+    ranked = (read_class_predictions(opts.class_predictions, [s.image_id for s in split.samples], model.num_classes)
+              if opts.class_predictions else None)
+    ds = WSOLDataset(split, build_transform(kind, size))
     loader = torch.utils.data.DataLoader(ds, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                          collate_fn=collate_samples)
-    boxes = BoxEvaluator(cam_curve_interval=opts.cam_curve_interval,
-                         multi_contour="both" if opts.box_metrics == "both" else True)
-    loc = LocEvaluator(threshold=opts.fixed_threshold, protocol="art2020" if kind == "paper" else "wsoleval")
+    boxes = loc = loc5 = None
+    if split.has_boxes:
+        boxes = BoxEvaluator(cam_curve_interval=opts.cam_curve_interval,
+                             multi_contour="both" if opts.box_metrics == "both" else True)
+        loc_protocol = "art2020" if kind == "paper" else "wsoleval"
+        loc = LocEvaluator(threshold=opts.fixed_threshold, protocol=loc_protocol)
+        loc5 = LocEvaluator(threshold=opts.fixed_threshold, protocol=loc_protocol)  # gated by the top 5
     pxap = PxAPEvaluator(cam_curve_interval=opts.cam_curve_interval) if split.has_masks else None
-    overlays, skipped, n_correct, n = _Overlays(opts.num_overlays), [], 0, 0
+    overlays, skipped, n_correct, n_correct5, n = _Overlays(opts.num_overlays), [], 0, 0, 0
     for batch in tqdm(loader, desc=f"eval {opts.split} {opts.saliency}", unit="batch"):
         skipped += batch["skipped"]
         if not len(batch["label"]):
             continue
         x, y = batch["image"].to(device), batch["label"].to(device)
         maps, logits = saliency_maps(model, x, y, opts.saliency, size=(size, size), protocol=opts.protocol)
-        correct = (logits.argmax(1) == y).cpu().numpy()
+        correct, correct5 = _top_k_correct(logits, batch, ranked)
         norm = maps.numpy()
         gt = [b.numpy() for b in batch["boxes"]]
-        boxes.accumulate(norm, gt, correct)
-        pred = loc.accumulate(norm, gt, correct)
+        pred = [None] * len(y)
+        if boxes is not None:
+            boxes.accumulate(norm, gt, correct)
+            pred = loc.accumulate(norm, gt, correct)
+            loc5.accumulate(norm, gt, correct5)
         if pxap is not None:
-            pxap.accumulate(norm, batch["mask"].numpy())
+            pxap.accumulate(norm, batch_gt_masks(batch))
         n_correct += int(correct.sum())
+        n_correct5 += int(correct5.sum())
         n += len(y)
         for i in range(len(y)):
             overlays.add(batch["image"][i], norm[i], pred[i], gt[i], f"{batch['image_id'][i].split('/')[-1]}"
                          f" {'ok' if correct[i] else 'wrong'}")
     if n == 0:
         raise ValueError(f"{data}: no image of the {opts.split} split could be read ({len(skipped)} skipped)")
-    result = _result(boxes.compute(), loc.compute(), pxap.compute() if pxap else None, n_correct, n, opts)
-    result.update(checkpoint=str(checkpoint), data=str(data), image_size=size, skipped=skipped)
+    result = _result(boxes.compute() if boxes else None, loc.compute() if loc else None,
+                     loc5.compute() if loc5 else None, pxap.compute() if pxap else None, n_correct, n_correct5, n,
+                     opts)
+    result.update(checkpoint=str(checkpoint), data=str(data), dataset=split.dataset, image_size=size,
+                  skipped=skipped,
+                  classes_from=(f"class predictions {opts.class_predictions} (another classifier)"
+                                if ranked is not None else "the evaluated model"))
     out = Path(out_dir)
     _write(result, boxes, overlays, out, opts)
     return result
 
 
-def _result(box: dict, loc: dict, mask: dict | None, n_correct: int, n: int, opts: EvalOptions) -> dict:
+def _top_k_correct(logits: torch.Tensor, batch: dict, ranked: dict | None):
+    """(top-1 correct, top-5 correct) bool arrays (B,), from the model's logits or from `ranked`
+    (image id -> class ids, best first, another classifier's)."""
+    y = batch["label"].numpy()
+    if ranked is None:
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu().numpy()
+        return top[:, 0] == y, (top == y[:, None]).any(1)
+    lists = [ranked[i] for i in batch["image_id"]]
+    return (np.array([r[0] == t for r, t in zip(lists, y)], bool),
+            np.array([t in r[:5] for r, t in zip(lists, y)], bool))
+
+
+def _result(box: dict | None, loc: dict | None, loc5: dict | None, mask: dict | None, n_correct: int,
+            n_correct5: int, n: int, opts: EvalOptions) -> dict:
     res = {
         "top1_acc": 100.0 * n_correct / n,
-        "gt_known_loc": loc["gt_known_loc"],
-        "top1_loc": loc["top1_loc"],
-        "MaxBoxAcc": {"50": box["MaxBoxAcc"]["50"]} if "MaxBoxAcc" in box else None,
-        "MaxBoxAccV2": box["MaxBoxAccV2"],
-        "best_threshold": box["best_threshold"],
-        # Top-1 Loc gated at the per-delta best threshold (REFERENCE.md §6.3), largest contour
-        "top1_loc_at_best": (box.get("top1_loc_at_best", {}).get("MaxBoxAcc") or {}).get("50"),
+        "top5_acc": 100.0 * n_correct5 / n,
         "fixed_threshold": opts.fixed_threshold,
         "num_images": n,
-        "curve": box["curve"],  # BoxAcc (%) per threshold, per metric and IoU
         "options": asdict(opts),
     }
+    if box is not None:
+        res.update({
+            "gt_known_loc": loc["gt_known_loc"],
+            "top1_loc": loc["top1_loc"],
+            "top5_loc": loc5["top1_loc"],   # gated by "GT class among the first five"
+            "MaxBoxAcc": {"50": box["MaxBoxAcc"]["50"]} if "MaxBoxAcc" in box else None,
+            "MaxBoxAccV2": box["MaxBoxAccV2"],
+            "best_threshold": box["best_threshold"],
+            # Top-1 Loc gated at the per-delta best threshold (REFERENCE.md §6.3), largest contour
+            "top1_loc_at_best": (box.get("top1_loc_at_best", {}).get("MaxBoxAcc") or {}).get("50"),
+            "curve": box["curve"],  # BoxAcc (%) per threshold, per metric and IoU
+        })
     if mask is not None:
         res.update(PxAP=mask["PxAP"], mIoU=mask["mIoU"], mIoU_threshold=mask.get("mIoU_threshold"))
     return res
@@ -222,9 +277,10 @@ def _result(box: dict, loc: dict, mask: dict | None, n_correct: int, n: int, opt
 def _write(result: dict, boxes, overlays: _Overlays, out: Path, opts: EvalOptions) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"eval-{opts.split}-{opts.saliency}"
-    curves = boxes.curves()
-    plot_boxacc_curves(curves["thresholds"], {k: v for k, v in curves.items() if k != "thresholds"},
-                       f"{stem}-boxacc.png", title=f"{opts.saliency} on {opts.split} ({opts.protocol})")
+    if boxes is not None:
+        curves = boxes.curves()
+        plot_boxacc_curves(curves["thresholds"], {k: v for k, v in curves.items() if k != "thresholds"},
+                           f"{stem}-boxacc.png", title=f"{opts.saliency} on {opts.split} ({opts.protocol})")
     if overlays.panels:
         save_overlay_grid(overlays.panels, overlays.titles, f"{stem}-overlays.png",
                           suptitle=f"{opts.saliency}: heatmap, predicted (red) and true (green) boxes")

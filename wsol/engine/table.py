@@ -17,7 +17,7 @@ import numpy as np
 
 from wsol.data import load_split
 from wsol.data.transforms import resize_boxes_wsoleval
-from wsol.metrics import BoxEvaluator
+from wsol.metrics import BoxEvaluator, PxAPEvaluator
 
 from .evaluate import EvalOptions, evaluate_checkpoint
 from .sources import default_out_dir
@@ -60,9 +60,37 @@ def with_paper_rows(groups: Sequence[dict]) -> list[dict]:
     return out
 
 
+# the mask datasets' row (OpenImages): wsolevaluation's PxAP and the best-threshold mIoU
+MASK_COLUMNS = (
+    ("grad_pxap", "Grad PxAP"),
+    ("cam_pxap", "CAM PxAP"),
+    ("grad_miou", "Grad mIoU"),
+    ("cam_miou", "CAM mIoU"),
+    ("top1_acc", "Top-1 Acc"),
+)
+
+
+def score_mask_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "test",
+                   batch_size: int = 64, num_overlays: int = 0, out_dir: str | os.PathLike | None = None,
+                   saliencies: Sequence[str] = ("grad", "cam"), dataset: str | None = None) -> dict:
+    """One row of a mask dataset (OpenImages): every MASK_COLUMNS key for `saliencies`, plus
+    ``<saliency>_best_threshold`` (mIoU's), ``num_images``. wsolevaluation's protocol (ignore regions
+    left out); writes eval-<split>-<saliency>.json into `out_dir` (default: the run)."""
+    row: dict = {}
+    for saliency in saliencies:
+        res = evaluate_checkpoint(checkpoint, data, EvalOptions(
+            split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
+            num_overlays=num_overlays, dataset=dataset), out_dir=out_dir)
+        row[f"{saliency}_pxap"], row[f"{saliency}_miou"] = res["PxAP"], res["mIoU"]
+        row[f"{saliency}_best_threshold"] = res["mIoU_threshold"]
+        row["top1_acc"], row["num_images"] = res["top1_acc"], res["num_images"]
+    return row
+
+
 def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "test",
               batch_size: int = 64, num_overlays: int = 0, out_dir: str | os.PathLike | None = None,
-              saliencies: Sequence[str] = ("grad", "cam"), box_metrics: str = "both") -> dict:
+              saliencies: Sequence[str] = ("grad", "cam"), box_metrics: str = "both",
+              dataset: str | None = None) -> dict:
     """One table row for a checkpoint: every COLUMNS key for `saliencies`, plus the
     wsolevaluation BoxAcc curves (``curves[saliency]``) and ``num_images``.
 
@@ -76,11 +104,11 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
     for saliency in saliencies:
         paper = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="paper", batch_size=batch_size, num_overlays=0,
-            box_metrics="v2"),
+            box_metrics="v2", dataset=dataset),
             out_dir=(out if out is not None else default_out_dir(checkpoint, "the paper-protocol table")) / "paper")
         v2 = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
-            num_overlays=num_overlays, box_metrics=box_metrics), out_dir=out)
+            num_overlays=num_overlays, box_metrics=box_metrics, dataset=dataset), out_dir=out)
         row[f"{saliency}_gt_known"] = paper["gt_known_loc"]
         row[f"{saliency}_top1_loc"] = paper["top1_loc"]
         row[f"{saliency}_v2"] = v2["MaxBoxAccV2"]["mean"]
@@ -93,21 +121,43 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
     return row
 
 
-def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test") -> dict:
-    """MaxBoxAccV2 / MaxBoxAcc of one centred Gaussian map for every image (wsolevaluation's
-    centre-Gaussian baseline): what a map that ignores the image scores on this split.
-    Returns {"v2": %, "v1": %, "n": images}."""
-    gts = [resize_boxes_wsoleval(np.asarray(s.boxes), s.size, (image_size, image_size))
-           for s in load_split(data, split).samples]  # the wsoleval transform's boxes, no image decoded
+def _centre_gaussian(image_size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:image_size, 0:image_size]
     c = (image_size - 1) / 2
-    g = np.exp(-((xx - c) ** 2 + (yy - c) ** 2) / (2 * (0.25 * image_size) ** 2))
+    return np.exp(-((xx - c) ** 2 + (yy - c) ** 2) / (2 * (0.25 * image_size) ** 2))
+
+
+def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test", dataset: str | None = None) -> dict:
+    """wsolevaluation's centre-Gaussian baseline, one centred Gaussian map for every image: what a
+    map that ignores the image scores on this split. Box splits: {"v2": MaxBoxAccV2 %, "v1":
+    MaxBoxAcc %, "n": images}; mask splits (OpenImages): {"pxap": %, "miou": %, "n": images}."""
+    sp = load_split(data, split, dataset=dataset)
+    g = _centre_gaussian(image_size)
+    if not sp.has_boxes:
+        return _centre_masks(sp, g, image_size)
+    gts = [resize_boxes_wsoleval(np.asarray(s.boxes), s.size, (image_size, image_size))
+           for s in sp.samples]  # the wsoleval transform's boxes, no image decoded
     ev = BoxEvaluator(cam_curve_interval=0.01)
     for i in range(0, len(gts), 128):
         chunk = gts[i:i + 128]
         ev.accumulate(np.repeat(g[None], len(chunk), 0), chunk)
     res = ev.compute()
     return {"v2": res["MaxBoxAccV2"]["mean"], "v1": res["MaxBoxAcc"]["50"], "n": res["num_images"]}
+
+
+def _centre_masks(split, g: np.ndarray, image_size: int) -> dict:
+    import torch
+
+    from wsol.data import WSOLDataset, batch_gt_masks, build_transform, collate_samples
+
+    ds = WSOLDataset(split, build_transform("wsoleval", image_size))
+    loader = torch.utils.data.DataLoader(ds, batch_size=64, collate_fn=collate_samples)
+    ev = PxAPEvaluator(cam_curve_interval=0.01)
+    for batch in loader:
+        if len(batch["label"]):
+            ev.accumulate(np.repeat(g[None], len(batch["label"]), 0), batch_gt_masks(batch))
+    res = ev.compute()
+    return {"pxap": res["PxAP"], "miou": res["mIoU"], "n": res["num_images"]}
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float]:

@@ -328,13 +328,19 @@ def _autocast(amp: str, device: torch.device):
 
 def _check_selection(cfg: Config) -> None:
     """val.select_metric must be one validation computes for this data."""
+    from wsol.data.datasets import WSOL_DATASETS
+
     metric = cfg.val.select_metric
-    if metric.endswith("_loc") and cfg.data.dataset != "cub":
-        raise ConfigError(f"val.select_metric={metric!r} needs boxes, and data.dataset={cfg.data.dataset!r} has "
-                          "none; use top1_acc, loss, pgd_acc or last")
-    if metric.endswith("_loc") and metric[:-4] not in cfg.val.saliencies:
-        raise ConfigError(f"val.select_metric={metric!r} but val.saliencies is {cfg.val.saliencies}; "
-                          f"add {metric[:-4]!r} to val.saliencies")
+    spec = WSOL_DATASETS.get(cfg.data.dataset)
+    kind = None if spec is None else spec.localization
+    for suffix, needs, other in (("_loc", "boxes", "_pxap"), ("_pxap", "masks", "_loc")):
+        if metric.endswith(suffix) and kind != needs:
+            hint = (f"use <saliency>{other}, " if kind is not None else "use ") + "top1_acc, loss, pgd_acc or last"
+            raise ConfigError(f"val.select_metric={metric!r} needs {needs}, and data.dataset={cfg.data.dataset!r} "
+                              f"has {kind or 'no localization'}; {hint}")
+        if metric.endswith(suffix) and metric[:-len(suffix)] not in cfg.val.saliencies:
+            raise ConfigError(f"val.select_metric={metric!r} but val.saliencies is {cfg.val.saliencies}; "
+                              f"add {metric[:-len(suffix)]!r} to val.saliencies")
     if metric == "pgd_acc" and cfg.val.pgd_every <= 0:
         raise ConfigError("val.select_metric='pgd_acc' needs val.pgd_every > 0 (epochs between PGD checks)")
 

@@ -14,8 +14,9 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from wsol.config import Config, ConfigError
-from wsol.data import CubDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
+from wsol.data import WSOLDataset, build_transform, collate_samples, detect_layout, load_split, seed_worker
 from wsol.data.cub import official_split, read_official
+from wsol.data.datasets import WSOL_DATASETS
 from wsol.data.robustness import collate_classification
 
 from .classification import classification_eval_dataset, classification_train_dataset, prepare_classification
@@ -30,32 +31,55 @@ def synthetic_root(cfg: Config) -> Path:
     s = cfg.data.synthetic
     base = Path(cfg.data.cache_dir or os.environ.get("ART_WSOL_CACHE") or Path.home() / ".cache" / "art-wsol")
     name = f"synthetic-c{s.num_classes}-n{s.images_per_class}-s{s.size}-seed{s.seed}-f{s.train_fraction:g}"
+    if cfg.data.dataset != "cub":   # an ILSVRC / OpenImages stand-in in wsolevaluation's layout
+        return base / f"{cfg.data.dataset}-{name}"
     return base / name / "CUB_200_2011"
 
 
-def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
+def _wsoleval_stand_in(cfg: Config, root: Path) -> None:
+    """Write (or reuse) the ILSVRC / OpenImages stand-in of `cfg.data.synthetic` at `root`: of each
+    class's images_per_class, the train_fraction are train, the rest val (a third) and test."""
+    from wsol.data.synthetic_wsoleval import make_synthetic_ilsvrc, make_synthetic_openimages
+
+    s = cfg.data.synthetic
+    train = max(1, round(s.images_per_class * s.train_fraction))
+    rest = max(2, s.images_per_class - train)
+    make = make_synthetic_ilsvrc if cfg.data.dataset == "ilsvrc" else make_synthetic_openimages
+    make(root, num_classes=s.num_classes, images_per_class=train, size=s.size, seed=s.seed,
+         val_per_class=max(1, rest // 3), test_per_class=rest - max(1, rest // 3), progress=False)
+
+
+def _synthetic_cub(root: Path, s) -> None:
     from wsol.data.synthetic import make_synthetic_cub
 
+    params = dict(num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
+                  seed=s.seed, train_fraction=s.train_fraction, progress=False)
+    try:
+        make_synthetic_cub(root, **params)
+    except FileExistsError:
+        if not _stale_synthetic(root):
+            raise
+        log.warning("%s holds an incomplete or older synthetic dataset (an interrupted run?); "
+                    "generating it again", root)
+        make_synthetic_cub(root, overwrite=True, **params)
+
+
+def _ensure_synthetic(cfg: Config, info: DistInfo) -> Path:
     root = synthetic_root(cfg)
     s = cfg.data.synthetic
     if info.is_main:
-        log.info("no --data given: training on the built-in synthetic CUB-format dataset at %s "
+        what = "CUB-format dataset" if cfg.data.dataset == "cub" else f"{cfg.data.dataset} stand-in"
+        log.info("no --data given: training on the built-in synthetic %s at %s "
                  "(%d classes x %d images, %d px; generated once, reused after)",
-                 root, s.num_classes, s.images_per_class, s.size)
+                 what, root, s.num_classes, s.images_per_class, s.size)
         root.parent.mkdir(parents=True, exist_ok=True)
         # runs started side by side share the cache: one generates, the others wait and reuse
         with open(root.parent / ".generate.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            params = dict(num_classes=s.num_classes, images_per_class=s.images_per_class, size=s.size,
-                          seed=s.seed, train_fraction=s.train_fraction, progress=False)
-            try:
-                make_synthetic_cub(root, **params)
-            except FileExistsError:
-                if not _stale_synthetic(root):
-                    raise
-                log.warning("%s holds an incomplete or older synthetic dataset (an interrupted run?); "
-                            "generating it again", root)
-                make_synthetic_cub(root, overwrite=True, **params)
+            if cfg.data.dataset != "cub":
+                _wsoleval_stand_in(cfg, root)
+            else:
+                _synthetic_cub(root, s)
     barrier(info)
     return root
 
@@ -74,14 +98,18 @@ def _stale_synthetic(root: Path) -> bool:
 def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
     """(data root, train split, val split, [(image, error)] skipped while parsing).
 
-    CUB: validation is carved from train (official layout, `data.val_per_class`) or read from
-    wsolevaluation's val metadata. Classification sets (`data.dataset`): see
+    WSOL datasets (`wsol.data.datasets`: cub, ilsvrc, openimages; without `data.root` the built-in
+    synthetic CUB or ILSVRC / OpenImages stand-in): validation is carved from train
+    (CUB's official layout, `data.val_per_class`) or read from wsolevaluation's val metadata (ILSVRC:
+    ImageNetV2; OpenImages: its val split), with `data.image_root` / `data.mask_root` where the images
+    and masks live apart from the metadata. Classification sets (`data.dataset`): see
     wsol.engine.classification. Never the test split.
     """
-    if cfg.data.dataset != "cub":
+    d = cfg.data
+    if d.dataset not in WSOL_DATASETS:
         return (*prepare_classification(cfg), [])
-    root = Path(cfg.data.root) if cfg.data.root else _ensure_synthetic(cfg, info)
-    layout, found = detect_layout(root)
+    root = Path(d.root) if d.root else _ensure_synthetic(cfg, info)
+    layout, found = detect_layout(root, d.dataset)
     skip = cfg.data.skip_bad_images
     if layout == "official":
         per_class = cfg.data.val_per_class
@@ -92,7 +120,8 @@ def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
         train_split, val_split = official_split(data, "train", per_class), official_split(data, "val", per_class)
         bad = list(data.bad_images)
     else:
-        train_split, val_split, bad = load_split(root, "train"), load_split(root, "val"), []
+        opts = dict(image_root=d.image_root, mask_root=d.mask_root, dataset=d.dataset)
+        train_split, val_split, bad = load_split(root, "train", **opts), load_split(root, "val", **opts), []
     if not len(train_split) or not len(val_split):
         raise ConfigError(f"{root}: train has {len(train_split)} and val {len(val_split)} images; both must be > 0")
     return root, train_split, val_split, bad
@@ -100,8 +129,8 @@ def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
 
 def train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
     d = cfg.data
-    if d.dataset == "cub":
-        ds = CubDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
+    if d.dataset in WSOL_DATASETS:
+        ds = WSOLDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
                         skip_bad_images=d.skip_bad_images, load_masks=False)
         collate = collate_samples
     else:
@@ -119,8 +148,8 @@ def train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, Distri
 
 def val_loader(cfg: Config, split) -> DataLoader:
     d = cfg.data
-    if d.dataset == "cub":
-        ds = CubDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
+    if d.dataset in WSOL_DATASETS:
+        ds = WSOLDataset(split, build_transform(d.eval_transform, d.image_size, d.resize_size),
                         skip_bad_images=d.skip_bad_images)
         collate = collate_samples
     else:

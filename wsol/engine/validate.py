@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from wsol.metrics import BoxEvaluator
+from wsol.data.dataset import batch_gt_masks
+from wsol.metrics import BoxEvaluator, PxAPEvaluator
 
 __all__ = ["validate", "pgd_correct"]
 
@@ -35,7 +36,9 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
              pgd: bool = False) -> dict:
     """Evaluate `model` on `loader` (val split, eval transform); `cfg` is a ValConfig.
 
-    Batches without "boxes" (classification sets) get accuracy and loss only. `pgd` adds
+    Batches without "boxes" or "mask" (classification sets) get accuracy and loss only; box datasets
+    add "<saliency>_loc" (MaxBoxAccV2), "<saliency>_maxboxacc" and "<saliency>_best_threshold"; mask
+    datasets (OpenImages) "<saliency>_pxap" and "<saliency>_miou" (ignore regions left out). `pgd` adds
     "pgd_acc": accuracy under `cfg.pgd_steps`-step L-inf PGD at `cfg.pgd_epsilon` on the first
     `cfg.pgd_max_images` images. Returns a flat dict of numbers plus "skipped_images"
     {image_id: error} for unreadable images.
@@ -43,7 +46,7 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
     from wsol.attribution import saliency_maps
 
     model.eval()
-    evaluators = None
+    evaluators = mask_evaluators = None
     loss_sum, correct, n, skipped = 0.0, 0, 0, {}
     pgd_hits, pgd_n = 0, 0
     pgd_cap = cfg.pgd_max_images if cfg.pgd_max_images is not None else float("inf")
@@ -63,15 +66,24 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
             pgd_hits += int(pgd_correct(model, x[:take], y[:take], cfg.pgd_epsilon, cfg.pgd_steps,
                                         cfg.pgd_step_size).sum())
             pgd_n += take
-        if "boxes" not in batch:
+        if "mask" in batch:   # mask datasets (OpenImages): PxAP with the ignore regions left out
+            if mask_evaluators is None:
+                mask_evaluators = {s: PxAPEvaluator(cam_curve_interval=cfg.cam_curve_interval)
+                                   for s in cfg.saliencies}
+            gt_masks = batch_gt_masks(batch)
+        if "boxes" in batch and batch["boxes"] and all(len(b) for b in batch["boxes"]):
+            if evaluators is None:
+                evaluators = {s: BoxEvaluator(cam_curve_interval=cfg.cam_curve_interval, multi_contour="both")
+                              for s in cfg.saliencies}
+        elif "mask" not in batch:
             continue
-        if evaluators is None:
-            evaluators = {s: BoxEvaluator(cam_curve_interval=cfg.cam_curve_interval, multi_contour="both")
-                          for s in cfg.saliencies}
         gt = [b.numpy() for b in batch["boxes"]]
-        for s, ev in evaluators.items():
+        for s in cfg.saliencies:
             maps, _ = saliency_maps(model, x, y, s, size=(image_size, image_size), protocol=cfg.protocol)
-            ev.accumulate(maps.numpy(), gt, ok)
+            if evaluators is not None:
+                evaluators[s].accumulate(maps.numpy(), gt, ok)
+            if "mask" in batch:
+                mask_evaluators[s].accumulate(maps.numpy(), gt_masks)
     if n == 0:
         raise RuntimeError("validation: no image of the val split could be read")
     out = {"top1_acc": 100.0 * correct / n, "loss": loss_sum / n, "num_images": n, "skipped": len(skipped),
@@ -83,4 +95,8 @@ def validate(model: torch.nn.Module, loader, cfg, image_size: int, device: torch
         out[f"{s}_loc"] = float(res["MaxBoxAccV2"]["mean"])
         out[f"{s}_maxboxacc"] = float(res["MaxBoxAcc"]["50"])
         out[f"{s}_best_threshold"] = float(res["best_threshold"]["MaxBoxAcc"]["50"])
+    for s, ev in (mask_evaluators or {}).items():
+        res = ev.compute()
+        out[f"{s}_pxap"] = float(res["PxAP"])
+        out[f"{s}_miou"] = float(res["mIoU"])
     return out
