@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--classes", "3", "--images-per-class", "12", "--size", "64", "--image-size", "56",
         "--set", "data.val_per_class=1"]
@@ -51,6 +53,25 @@ def test_demo_trains_scores_localizes_and_reports(tmp_path):
     r2 = run(cmd, tmp_path)
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert r2.stdout.count("reusing the finished run") == 4
+
+
+@pytest.mark.parametrize("dataset", ["openimages", pytest.param("ilsvrc", marks=pytest.mark.slow)])
+def test_demo_on_the_wsolevaluation_stand_ins(tmp_path, dataset):
+    """tools/demo.py --dataset ilsvrc|openimages: the same pipeline on a stand-in, with the dataset's metrics."""
+    out = tmp_path / "demo"
+    r = run([str(ROOT / "tools" / "demo.py"), "--dataset", dataset, "--out", str(out), "--pretrain-epochs", "1",
+             "--epochs", "1", "--methods", "natural", *TINY], tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert ("OpenImages layout" if dataset == "openimages" else "ILSVRC layout") in report
+    head = "| model | Grad PxAP | CAM PxAP |" if dataset == "openimages" else "| model | Grad GT-known Loc |"
+    assert head in report
+    row = next(line for line in report.splitlines() if line.startswith("| natural |"))
+    assert all(c.strip().replace(".", "").isdigit() for c in row.strip("|").split("|")[1:-1]), row
+    evaluated = json.loads((out / "natural" / "eval" / "eval-test-cam.json").read_text())
+    assert evaluated["dataset"] == dataset
+    assert ("PxAP" in evaluated) == (dataset == "openimages") and ("top5_loc" in evaluated) == (dataset == "ilsvrc")
+    assert (out / "natural-vs-art-overlays.png").stat().st_size > 5000
 
 
 def test_demo_bad_option_is_one_clear_error(tmp_path):

@@ -1,18 +1,22 @@
 """The art-wsol demo: natural training vs ART (and ADL, PGD-AT) on the built-in synthetic data, CPU.
 
     python tools/demo.py [--out demo_out] [--full] [--with-pgd] [--pretrain-epochs N] [--epochs N]
+    python tools/demo.py --dataset ilsvrc|openimages     # the same pipeline on an ILSVRC / OpenImages stand-in
 
 Two sizes. The default (quick) fits in minutes on 2 CPU cores: 5 classes, 80 px inputs, fewer
 images and epochs, so its numbers are noisier. `--full` is the protocol of benchmarks/wsol_table.py
 (10 classes, 112 px, 1,450 training images, 12 + 6 epochs), more than 25 minutes on the same machine.
 
-1. the synthetic CUB-format dataset (generated once into the cache, checked with the CUB reader);
+1. the synthetic CUB-format dataset, or with --dataset ilsvrc|openimages a stand-in in
+   wsolevaluation's ILSVRC (several boxes per image) or OpenImages (masks, ignore regions) layout
+   (generated once into the cache, checked with tools/check_dataset.py's reader);
 2. stage 1: a natural resnet_tiny trained from scratch (configs/demo/base.yaml), the CPU
    stand-in for the paper's ImageNet initialisation;
 3. stage 2: natural, ART (fast mode), ADL (and PGD-AT with --with-pgd) fine-tuned from it for
    the same epochs (configs/demo/finetune.yaml);
 4. every model scored on the test split: Grad and CAM GT-known / Top-1 Loc (the ART paper's
-   fixed-threshold protocol), top-1 accuracy, MaxBoxAccV2 (wsolevaluation protocol);
+   fixed-threshold protocol), top-1 accuracy, MaxBoxAccV2 (wsolevaluation protocol); on
+   OpenImages PxAP and mIoU instead (wsolevaluation's, ignore regions left out);
 5. tools/localize.py on three test images with the ART model;
 6. report.md with the table, BoxAcc-vs-threshold curves, natural-vs-ART overlays side by side
    and training curves. Finished stages are reused when the demo runs again with the same settings.
@@ -37,11 +41,11 @@ import numpy as np
 from wsol.attribution import saliency_maps
 from wsol.cli import REPO
 from wsol.config import ConfigError, load_config
-from wsol.data import CubDataset, build_transform, collate_samples, load_split
+from wsol.data import WSOLDataset, batch_gt_masks, build_transform, collate_samples, load_split
 from wsol.data.check import check_dataset
 from wsol.engine import load_checkpoint
 from wsol.engine.localize import Localizer, localize_files
-from wsol.engine.table import COLUMNS, centre_baseline, score_run
+from wsol.engine.table import COLUMNS, MASK_COLUMNS, centre_baseline, score_mask_run, score_run
 from wsol.engine.train import (
     RunConfigMismatch,
     TrainingError,
@@ -85,6 +89,9 @@ COST = {"natural": 1.0, "adl": 1.0, "art": 3.4, "pgd": 7.0}  # step cost / natur
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    ap.add_argument("--dataset", default="cub", choices=("cub", "ilsvrc", "openimages"),
+                    help="the built-in synthetic CUB-format data (default), or a stand-in in wsolevaluation's "
+                         "ILSVRC or OpenImages layout")
     ap.add_argument("--arch", default="resnet_tiny")
     ap.add_argument("--methods", nargs="+", default=["natural", "art", "adl"], choices=sorted(METHODS))
     ap.add_argument("--with-pgd", action="store_true", help="also PGD-AT (about 7x a natural epoch)")
@@ -111,7 +118,10 @@ def parse(argv):
 
 
 def common_overrides(args) -> list[str]:
-    out = [f"model.arch={args.arch!r}", f"train.seed={args.seed}"]
+    dataset = getattr(args, "dataset", "cub")
+    out = [f"model.arch={args.arch!r}", f"train.seed={args.seed}", f"data.dataset={dataset}"]
+    if dataset == "openimages":
+        out.append("val.select_metric=grad_pxap")
     for flag, key in (("classes", "data.synthetic.num_classes"), ("images_per_class", "data.synthetic.images_per_class"),
                       ("size", "data.synthetic.size"), ("image_size", "data.image_size")):
         if getattr(args, flag) is not None:
@@ -151,12 +161,23 @@ def history(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+def _outline(panel: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
+    import cv2
+
+    panel = np.ascontiguousarray(panel)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(panel, contours, -1, colour, 1)
+    return panel
+
+
 def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, image_size: int, path: Path,
-                     n: int = 6) -> Path:
+                     n: int = 6, dataset: str | None = None) -> Path:
     """Grid: one test image per row; image with GT box, then each model's Grad and CAM map with the
-    box at that model's best threshold (red; MaxBoxAccV2 at IoU 50) and the GT box (green)."""
-    split = load_split(data, "test")
-    ds = CubDataset(split, build_transform("wsoleval", image_size))
+    box at that model's best threshold (red; MaxBoxAccV2 at IoU 50) and the GT box (green). Mask
+    datasets: the outlines of the GT mask (green) and of the map at the model's best mIoU threshold (red)."""
+    split = load_split(data, "test", dataset=dataset)
+    boxes = split.has_boxes
+    ds = WSOLDataset(split, build_transform("wsoleval", image_size))
     picks = [ds[i] for i in np.linspace(0, len(ds) - 1, n).round().astype(int)]
     batch = collate_samples(picks)
     x, y = batch["image"], batch["label"]
@@ -169,21 +190,25 @@ def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, i
             maps[name, sal] = list(norm.numpy())
         preds[name] = logits.argmax(1)
     panels, titles = [], []
+    gt_masks = None if boxes else batch_gt_masks(batch) == 1
     for i in range(len(picks)):
         img = to_uint8_image(x[i])
         gt = batch["boxes"][i].numpy()
-        panels.append(draw_boxes(img, gt, GT_COLOUR))
+        mark = ((lambda p: draw_boxes(p, gt, GT_COLOUR)) if boxes else (lambda p: _outline(p, gt_masks[i], GT_COLOUR)))
+        panels.append(mark(img))
         titles.append(f"{ds.class_names[int(y[i])].split('.', 1)[-1][:18]}")
         for name, sal in columns:
             tau = rows[name][f"{sal}_best_threshold"]
-            box = boxes_at_threshold(maps[name, sal][i], tau, multi_contour=True)
-            panel = draw_boxes(overlay_heatmap(img, maps[name, sal][i]), gt, GT_COLOUR)
-            panels.append(draw_boxes(panel, box))
+            panel = mark(overlay_heatmap(img, maps[name, sal][i]))
+            if boxes:
+                panels.append(draw_boxes(panel, boxes_at_threshold(maps[name, sal][i], tau, multi_contour=True)))
+            else:
+                panels.append(_outline(panel, maps[name, sal][i] >= tau, (255, 64, 64)))
             ok = "ok" if int(preds[name][i]) == int(y[i]) else "wrong class"
             titles.append(f"{name} {sal} (tau {tau:.2f}, {ok})")
-    return save_overlay_grid(panels, titles, path, cols=1 + len(columns),
-                             suptitle="test images: green = true box, red = box from the map at the model's best "
-                                      "threshold (MaxBoxAccV2, IoU 50)")
+    what = ("true box, red = box from the map at the model's best threshold (MaxBoxAccV2, IoU 50)" if boxes else
+            "true mask, red = the map's mask at the model's best threshold (mIoU)")
+    return save_overlay_grid(panels, titles, path, cols=1 + len(columns), suptitle=f"test images: green = {what}")
 
 
 def real_photo_section(out: Path, n: int = 4) -> list[str]:
@@ -222,20 +247,40 @@ def fmt(v) -> str:
     return "–" if v is None else f"{v:.1f}"
 
 
+DATA_NAMES = {"cub": "the built-in synthetic CUB-format benchmark",
+              "ilsvrc": "a synthetic stand-in in wsolevaluation's ILSVRC layout (several objects and boxes per image)",
+              "openimages": "a synthetic stand-in in wsolevaluation's OpenImages layout (instance masks, ignore regions)"}
+
+
 def write_report(out: Path, args, data_lines: list[str], times: dict, rows: dict, centre: dict, figures: dict,
                  detections: list[dict], total_s: float, photo_lines: list[str]) -> Path:
-    head = "| model | " + " | ".join(t for _, t in COLUMNS) + " | train time |"
-    table = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    masks = "pxap" in centre
+    columns = MASK_COLUMNS if masks else COLUMNS
+    head = "| model | " + " | ".join(t for _, t in columns) + " | train time |"
+    table = [head, "|" + "---|" * (len(columns) + 2)]
     for name, r in rows.items():
-        table.append(f"| {name} | " + " | ".join(fmt(r.get(k)) for k, _ in COLUMNS) + f" | {times[name] / 60:.1f} min |")
+        table.append(f"| {name} | " + " | ".join(fmt(r.get(k)) for k, _ in columns) + f" | {times[name] / 60:.1f} min |")
     nat = rows["natural"]
-    diffs = [f"- {name} − natural: Grad GT-known Loc {r['grad_gt_known'] - nat['grad_gt_known']:+.1f}, Grad "
-             f"MaxBoxAccV2 {r['grad_v2'] - nat['grad_v2']:+.1f}, CAM MaxBoxAccV2 {r['cam_v2'] - nat['cam_v2']:+.1f}, "
-             f"top-1 accuracy {r['top1_acc'] - nat['top1_acc']:+.1f} points" for name, r in rows.items() if name != "natural"]
+    first = ("grad_pxap", "Grad PxAP") if masks else ("grad_gt_known", "Grad GT-known Loc")
+    second = (("cam_pxap", "CAM PxAP"), ("grad_miou", "Grad mIoU")) if masks else \
+        (("grad_v2", "Grad MaxBoxAccV2"), ("cam_v2", "CAM MaxBoxAccV2"))
+    diffs = [f"- {name} − natural: " + ", ".join(f"{t} {r[k] - nat[k]:+.1f}" for k, t in (first, *second)) +
+             f", top-1 accuracy {r['top1_acc'] - nat['top1_acc']:+.1f} points" for name, r in rows.items() if name != "natural"]
     n_test = nat["num_images"]
+    dataset = getattr(args, "dataset", "cub")
+    protocol = (["PxAP: wsolevaluation's pixel average precision over all test pixels, the ignore regions left out; "
+                 "mIoU: mean per-image IoU of the map's mask at the best threshold.", ""] if masks else
+                ["GT-known / Top-1 Loc: the ART paper's protocol (resize + centre crop, fixed threshold: Grad 0.2, "
+                 "CAM 0.1, the official gradient-map pipeline). MaxBoxAccV2: wsolevaluation (mean over IoU 30/50/70 "
+                 "of the best-threshold box accuracy, all contours" +
+                 ("; several GT boxes per image: the best IoU over them" if dataset == "ilsvrc" else "") + ").", ""])
+    centre_line = (f"Centre-Gaussian baseline (one centred Gaussian for every image): PxAP {centre['pxap']:.1f}, "
+                   f"mIoU {centre['miou']:.1f}." if masks else
+                   f"Centre-Gaussian baseline (one centred Gaussian for every image, the same for all images): "
+                   f"MaxBoxAccV2 {centre['v2']:.1f}, MaxBoxAcc {centre['v1']:.1f}.")
     lines = [
         "# art-wsol demo report", "",
-        f"{args.arch}, seed {args.seed}, on the built-in synthetic CUB-format benchmark; {platform.platform()}; "
+        f"{args.arch}, seed {args.seed}, on {DATA_NAMES[dataset]}; {platform.platform()}; "
         f"total {total_s / 60:.1f} min.", "",
         *([f"Quick profile (the default): {args.classes} classes, {args.image_size} px inputs, "
            f"{args.pretrain_epochs} + {args.epochs} epochs, so that the demo fits in minutes on 2 CPU cores. Its models "
@@ -249,20 +294,17 @@ def write_report(out: Path, args, data_lines: list[str], times: dict, rows: dict
         "(ART in its fast mode). The last checkpoint of each is scored on the test split "
         f"({n_test} images, never used for training or model selection).", "",
         "## WSOL table (test split)", "",
-        "GT-known / Top-1 Loc: the ART paper's protocol (resize + centre crop, fixed threshold: Grad 0.2, "
-        "CAM 0.1, the official gradient-map pipeline). MaxBoxAccV2: wsolevaluation (mean over IoU 30/50/70 "
-        "of the best-threshold box accuracy, all contours).", "",
+        *protocol,
         *table, "", *diffs, "",
-        f"Centre-Gaussian baseline (one centred Gaussian for every image, the same for all images): "
-        f"MaxBoxAccV2 {centre['v2']:.1f}, MaxBoxAcc {centre['v1']:.1f}. A map that scores near it has learned "
-        "little about where the object is.", "",
+        f"{centre_line} A map that scores near it has learned little about where the object is.", "",
         "One seed. On this benchmark the spread between seeds is a few points, so a difference of that "
         "size is not evidence either way; `benchmarks/wsol_table.py` runs the same protocol over seeds "
         "(see benchmarks/RESULTS.md for the measured table and what it found).", "",
         "ART runs as the released code does (`method.art.bn_stats: all`): its Softplus passes move the BN running "
         "statistics too. On this benchmark that side effect is all of fast ART's difference from natural training; "
         "with `--set method.art.bn_stats=ce` the two give the same model (README, \"What it found\").", "",
-        "## BoxAcc vs threshold (wsolevaluation, IoU 0.5)", "", f"![curves]({figures['curves'].name})", "",
+        *(["## BoxAcc vs threshold (wsolevaluation, IoU 0.5)", "", f"![curves]({figures['curves'].name})", ""]
+          if "curves" in figures else []),
         "## Natural vs ART, side by side", "", f"![overlays]({figures['overlays'].name})", "",
         "## Training curves (stage 2)", "", f"![training]({figures['training'].name})", "",
         "## tools/localize.py (ART model, Grad map)", "",
@@ -289,9 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     n = 6
     common = common_overrides(args)
     try:
-        log.info("[1/%d] the synthetic CUB-format dataset", n)
+        log.info("[1/%d] %s", n, DATA_NAMES[args.dataset])
         root, train_split, val_split, _ = prepare_data(load_config(CONFIGS / "base.yaml", common))
-        report = check_dataset(root, progress=False)
+        report = check_dataset(root, progress=False, dataset=args.dataset)
         for line in report.summary_lines():
             log.info("    %s", line)
         if not report.ok:
@@ -317,13 +359,18 @@ def main(argv: list[str] | None = None) -> int:
                 runs[method])
         log.info("[4/%d] scoring every model on the test split (Grad and CAM, two protocols)", n)
         image_size = json.loads((runs["natural"] / "checkpoint-last.json").read_text())["image_size"]
-        rows = {}
+        rows, masks = {}, args.dataset == "openimages"
         for method, run in runs.items():
-            rows[method] = score_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
-                                     num_overlays=8, box_metrics="v2")
-            log.info("    %-8s " + "  ".join(f"{t} {fmt(rows[method].get(k))}" for k, t in COLUMNS), method)
+            if masks:
+                rows[method] = score_mask_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
+                                              num_overlays=8, dataset=args.dataset)
+            else:
+                rows[method] = score_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
+                                         num_overlays=8, box_metrics="v2", dataset=args.dataset)
+            log.info("    %-8s " + "  ".join(f"{t} {fmt(rows[method].get(k))}"
+                                             for k, t in (MASK_COLUMNS if masks else COLUMNS)), method)
         log.info("[5/%d] tools/localize.py on three test images (ART model, Grad)", n)
-        test = load_split(root, "test")
+        test = load_split(root, "test", dataset=args.dataset)
         images = [test.image_root / s.image_id for s in test.samples[:: max(1, len(test) // 3)][:3]]
         who = "art" if "art" in runs else "natural"
         detections, _ = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize",
@@ -332,14 +379,17 @@ def main(argv: list[str] | None = None) -> int:
             log.info("    %s -> %s %.2f %s", Path(det["image"]).name, det["class_name"], det["score"], det["boxes"])
         log.info("[6/%d] writing the report", n)
         figures = {
-            "curves": plot_method_curves({sal: {m: r["curves"][sal] for m, r in rows.items()} for sal in ("grad", "cam")},
-                                         out / "boxacc-curves.png"),
             "overlays": compare_overlays({m: runs[m] for m in ("natural", who) if m in runs} if who != "natural"
                                          else {"natural": runs["natural"]}, rows, root, image_size,
-                                         out / "natural-vs-art-overlays.png"),
-            "training": plot_training_curves({m: history(r) for m, r in runs.items()}, out / "training-curves.png"),
+                                         out / "natural-vs-art-overlays.png", dataset=args.dataset),
+            "training": plot_training_curves({m: history(r) for m, r in runs.items()}, out / "training-curves.png",
+                                             keys=("train_loss", "train_top1_acc", *(f"val_{s}_{'pxap' if masks else 'loc'}"
+                                                                                     for s in ("grad", "cam")))),
         }
-        centre = centre_baseline(root, image_size)
+        if not masks:
+            figures["curves"] = plot_method_curves({sal: {m: r["curves"][sal] for m, r in rows.items()}
+                                                    for sal in ("grad", "cam")}, out / "boxacc-curves.png")
+        centre = centre_baseline(root, image_size, dataset=args.dataset)
         photo_lines = real_photo_section(out)
         path = write_report(out, args, report.summary_lines(), times, rows, centre, figures, detections,
                             time.perf_counter() - t0, photo_lines)
