@@ -92,3 +92,15 @@ def test_shipped_configs_load():
             art.train.batch_size) == (0.01, 10.0, 40, 200, 12)
     vgg = load_config(root / "cub" / "vgg_gap_art.yaml")
     assert vgg.model.arch == "vgg_gap" and vgg.method.art.topk == 15000 and vgg.optim.weight_decay == 5e-4
+    # wsolevaluation's recipe on ILSVRC / OpenImages (REFERENCE §12.5): 10 epochs, decay every 3, batch 32
+    for ds in ("ilsvrc", "openimages"):
+        names = {f.stem for f in (root / ds).glob("*.yaml")}
+        assert {f"{a}_{m}" for a in ("resnet50", "vgg_gap") for m in ("natural", "art", "pgd", "adl")} <= names
+        for name in names:
+            c = load_config(root / ds / f"{name}.yaml")
+            assert c.data.dataset == ds and c.data.val_per_class == 0 and c.val.select_metric == "last"
+            assert (c.train.epochs, c.optim.lr_step, c.train.batch_size) == (10, 3, 32)
+            assert c.optim.weight_decay == (5e-4 if name.startswith("vgg") else 1e-4)
+            assert c.model.pretrained_classifier == (ds == "ilsvrc" and name in ("resnet50_natural", "resnet50_adl"))
+    oi = load_config(root / "openimages" / "vgg_gap_natural.yaml")
+    assert oi.optim.lr == 0.00227913316 and "cam" in oi.val.saliencies   # the README's OpenImages command

@@ -36,6 +36,20 @@ def test_pretrained_from_pth_file_skips_fc(tmp_path):
     assert "fc.weight" in report.missing and not report.unexpected and not report.mismatched
 
 
+def test_pretrained_classifier_keeps_the_imagenet_fc_when_asked(tmp_path):
+    """model.pretrained_classifier: wsolevaluation's ResNet on ILSVRC starts from the pretrained fc."""
+    source = torchvision.models.resnet18(weights=None).state_dict()
+    path = tmp_path / "r18.pth"
+    torch.save(source, path)
+    model = build_model("resnet18", num_classes=1000, pretrained=path, pretrained_classifier=True)
+    assert _equal(model, source, "fc.weight") and _equal(model, source, "fc.bias")
+    assert _equal(model, source, "layer4.1.conv2.weight")
+    with pytest.raises(ValueError, match=r"fc.weight is \(1000, 512\) in the file, \(10, 512\) in the model"):
+        build_model("resnet18", num_classes=10, pretrained=path, pretrained_classifier=True)
+    with pytest.raises(ValueError, match="needs pretrained weights"):
+        build_model("resnet18", num_classes=1000, pretrained_classifier=True)
+
+
 def test_pretrained_vgg_maps_torchvision_feature_indices(tmp_path):
     features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
     source = {f"features.{k}": v for k, v in features.state_dict().items()}

@@ -153,6 +153,8 @@ class ModelConfig:
     num_classes: int | None = None     # None: from the data; set, it must match the data
     pretrained: bool | str = False     # True: ImageNet weights from the local cache; or a file path
     allow_random_init: bool = False    # pretrained weights missing: continue from random init (warn)
+    pretrained_classifier: bool = False  # also load the pretrained classifier (1000 classes: ILSVRC), as
+                                         # wsolevaluation does for ResNet50 CAM/HaS/CutMix/ADL on ILSVRC
     adl: bool = False                  # forced on by method "adl"
     adl_drop_rate: float = 0.75
     adl_gamma: float | None = None     # None: the architecture's paper value (VGG 0.8, ResNet 0.9)

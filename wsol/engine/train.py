@@ -70,7 +70,8 @@ def build_training_model(cfg: Config, num_classes: int, needs_adl: bool = False)
     if adl:
         kwargs.update(adl_drop_rate=m.adl_drop_rate, adl_gamma=m.adl_gamma, adl_positions=m.adl_positions)
     try:
-        return build_model(m.arch, num_classes, pretrained=m.pretrained, adl=adl, **kwargs)
+        return build_model(m.arch, num_classes, pretrained=m.pretrained, adl=adl,
+                           pretrained_classifier=m.pretrained_classifier, **kwargs)
     except PretrainedWeightsMissing as err:
         if not m.allow_random_init:
             raise TrainingError(f"{err}\n(set model.pretrained=false, or model.allow_random_init=true to "
@@ -79,6 +80,10 @@ def build_training_model(cfg: Config, num_classes: int, needs_adl: bool = False)
         return build_model(m.arch, num_classes, pretrained=False, adl=adl, **kwargs)
     except TypeError as err:
         raise ConfigError(f"model.kwargs {kwargs}: not accepted by arch {m.arch!r} ({err})") from err
+    except ValueError as err:
+        if m.pretrained_classifier and "pretrained_classifier" in str(err):
+            raise ConfigError(str(err)) from err
+        raise
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Config):

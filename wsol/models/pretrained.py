@@ -100,12 +100,16 @@ def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
             if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
 
 
-def load_pretrained(model: WSOLModel, source: bool | str | os.PathLike = True) -> LoadReport:
+def load_pretrained(model: WSOLModel, source: bool | str | os.PathLike = True,
+                    keep_classifier: bool = False) -> LoadReport:
     """Load backbone weights into `model` in place, skipping the classifier.
 
     Args:
         model: a model from `build_model` (its `arch` picks the torchvision file).
         source: True for the cached torchvision ImageNet file, or a file path.
+        keep_classifier: load the file's classifier too (wsolevaluation on ILSVRC: ResNet50 with
+            CAM / HaS / CutMix / ADL keeps the pretrained 1000-way fc, REFERENCE §12.4); its
+            shape must fit the model's (ValueError otherwise).
 
     Raises:
         PretrainedWeightsMissing: the file is absent (the message says where to put it).
@@ -117,17 +121,27 @@ def load_pretrained(model: WSOLModel, source: bool | str | os.PathLike = True) -
     state = read_state_dict(path)
     if hasattr(model, "remap_pretrained"):
         state = model.remap_pretrained(state)
-    report = _load_matching(model, state, path)
+    report = _load_matching(model, state, path, keep_classifier)
     _log_report(model, report)
     return report
 
 
-def _load_matching(model: WSOLModel, state: dict[str, torch.Tensor], path: Path) -> LoadReport:
-    """Copy tensors whose name and shape match; never the classifier."""
+def _load_matching(model: WSOLModel, state: dict[str, torch.Tensor], path: Path,
+                   keep_classifier: bool = False) -> LoadReport:
+    """Copy tensors whose name and shape match; the classifier only with `keep_classifier`."""
     own = model.state_dict()
     head = _module_name(model, model.classifier) + "."
-    state = {k: v for k, v in state.items()
-             if not k.startswith(head) and not k.startswith(_HEAD_PREFIXES)}
+    if keep_classifier:
+        wanted = [k for k in own if k.startswith(head)]
+        bad = [k for k in wanted if k not in state or state[k].shape != own[k].shape]
+        if bad:
+            got = tuple(state[bad[0]].shape) if bad[0] in state else "absent"
+            raise ValueError(f"{path}: model.pretrained_classifier needs the file's classifier to fit the model's: "
+                             f"{bad[0]} is {got} in the file, {tuple(own[bad[0]].shape)} in the model "
+                             f"({model.num_classes} classes)")
+    else:
+        state = {k: v for k, v in state.items()
+                 if not k.startswith(head) and not k.startswith(_HEAD_PREFIXES)}
     mismatched = [k for k in state if k in own and own[k].shape != state[k].shape]
     usable = {k: v for k, v in state.items() if k in own and k not in mismatched}
     if not usable:

@@ -33,7 +33,8 @@ def list_models() -> list[str]:
 
 
 def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLike = False,
-                adl: bool = False, keep_head: bool = False, **kwargs: Any) -> WSOLModel:
+                adl: bool = False, keep_head: bool = False, pretrained_classifier: bool = False,
+                **kwargs: Any) -> WSOLModel:
     """Build a WSOL model.
 
     Args:
@@ -46,6 +47,9 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
             must be a weights file that fits the whole model. `torchvision:<name>` and
             `timm:<name>` then keep their own head (any head; see `wsol.models.imagenet`);
             the project's archs load their `fc` too.
+        pretrained_classifier: with `pretrained`, also load the pretrained classifier (its shape
+            must fit: ImageNet's 1000 classes), as wsolevaluation does for ResNet50 on ILSVRC; it is
+            still trained (fine-tuned), unlike `keep_head`.
         **kwargs: architecture options, e.g. `width`, `large_feature_map`, `mean`, `std`,
             `adl_drop_rate`, `adl_gamma`, `adl_positions`; timm models pass the rest to
             `timm.create_model`.
@@ -82,5 +86,8 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
         from .imagenet import load_state_dict_strict
         load_state_dict_strict(model, Path(pretrained), arch)
     elif pretrained and not arch.startswith(TIMM_PREFIX):
-        load_pretrained(model, pretrained)
+        load_pretrained(model, pretrained, keep_classifier=pretrained_classifier)
+    elif pretrained_classifier:
+        raise ValueError(f"pretrained_classifier=True needs pretrained weights of the project's archs "
+                         f"(got arch {arch!r}, pretrained={pretrained!r})")
     return model
