@@ -128,7 +128,7 @@ class PseudoMaskDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         s = self.samples[index]
-        image = cv2.resize(load_rgb(self.split.image_root / s.image_id), (self.size, self.size),
+        image = cv2.resize(load_rgb(self.split.image_path(s)), (self.size, self.size),
                            interpolation=cv2.INTER_AREA)
         mask_path = self.mask_root / Path(s.image_id).with_suffix(".png")
         mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)

@@ -89,6 +89,31 @@ def test_openimages_ground_truth_equals_wsolevaluations(stand_ins):
     np.testing.assert_array_equal(gt, ref)
 
 
+def test_imagenetv2_hashed_file_names_through_mapping_txt(stand_ins, tmp_path):
+    """wsolevaluation #42 / PR 53: metadata ids val2/<k>/<n>.jpeg, files <k>/<sha1>.jpeg on disk."""
+    images = tmp_path / "images"
+    shutil.copytree(stand_ins / "images" / "ILSVRC", images)
+    md = tmp_path / "md"
+    shutil.copytree(stand_ins / "metadata" / "ILSVRC", md)
+    ids = (md / "val" / "image_ids.txt").read_text().split("\n")
+    lines = []
+    for k, image_id in enumerate(ids):
+        old = image_id.split("/", 1)[1]                       # "0/0.jpeg"
+        new = f"{old.split('/')[0]}/{k:040x}.jpeg"
+        (images / image_id).rename(images / "val2" / new)
+        lines.append(f"{old}, {new}")
+    (md / "val" / "mapping.txt").write_text("\n".join(lines))
+    split = load_split(md, "val", dataset="ilsvrc", image_root=images)
+    assert [s.image_id for s in split.samples] == ids          # the ids (score-map names) stay
+    assert all(split.image_path(s).is_file() and s.file.endswith(f"{k:040x}.jpeg")
+               for k, s in enumerate(split.samples))
+    item = WSOLDataset(split, build_transform("wsoleval", SIZE))[0]
+    assert item["image"].shape == (3, SIZE, SIZE) and item["image_id"] == ids[0]
+    (md / "val" / "mapping.txt").write_text("0/0.jpeg 0/x.jpeg")
+    with pytest.raises(WSOLFormatError, match=r"mapping.txt:1: expected 'old_name, new_name'"):
+        load_split(md, "val", dataset="ilsvrc", image_root=images)
+
+
 def _write_split(d: Path, ids, labels, sizes, loc) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "image_ids.txt").write_text("\n".join(ids))

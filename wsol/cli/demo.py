@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                                              for k, t in (MASK_COLUMNS if masks else COLUMNS)), method)
         log.info("[5/%d] tools/localize.py on three test images (ART model, Grad)", n)
         test = load_split(root, "test", dataset=args.dataset)
-        images = [test.image_root / s.image_id for s in test.samples[:: max(1, len(test) // 3)][:3]]
+        images = [test.image_path(s) for s in test.samples[:: max(1, len(test) // 3)][:3]]
         who = "art" if "art" in runs else "natural"
         detections, _ = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize",
                                        overwrite=True)

@@ -66,9 +66,9 @@ def _check_files(split: CubSplit, decode: bool, problems: list[str], progress: b
         size = s.size  # None where image_sizes.txt gives none: the decoded image's
         if decode:
             try:
-                img = load_rgb(split.image_root / s.image_id)
+                img = load_rgb(split.image_path(s))
                 if size is not None and img.shape[1::-1] != tuple(size):
-                    problems.append(f"{split.image_root / s.image_id}: decoded size {img.shape[1]}x{img.shape[0]}"
+                    problems.append(f"{split.image_path(s)}: decoded size {img.shape[1]}x{img.shape[0]}"
                                     f" differs from {size[0]}x{size[1]}")
                 size = img.shape[1::-1]
             except ImageLoadError as err:

@@ -60,7 +60,7 @@ class WSOLDataset(Dataset):
 
     def _read(self, s: Sample) -> tuple[np.ndarray, np.ndarray | None]:
         """The image and its mask, uint8 (H, W): 1 foreground, 0 background, 255 ignore."""
-        image = load_rgb(self.split.image_root / s.image_id)
+        image = load_rgb(self.split.image_path(s))
         if s.size is not None and image.shape[1::-1] != tuple(s.size):
             log.debug("%s: stored size %s differs from metadata %s", s.image_id, image.shape[1::-1], s.size)
         mask = None

@@ -39,7 +39,7 @@ CubFormatError = WSOLFormatError  # the name before ILSVRC and OpenImages
 class Sample:
     """One image of a split.
 
-    image_id: path relative to the image root (the wsolevaluation id).
+    image_id: path relative to the image root (the wsolevaluation id; the score-map name).
     label: class index, 0-based.
     size: (W, H) of the stored image; None where the metadata gives none (wsolevaluation's empty
         image_sizes.txt of ILSVRC train and OpenImages: the image's own size is used).
@@ -54,7 +54,8 @@ class Sample:
     boxes: tuple[Box, ...]
     mask_paths: tuple[str, ...] = ()
     ignore_path: str | None = None
-
+    file: str | None = None   # the image file relative to the root where it is not the id (ImageNetV2's
+                              # hashed names, translated through mapping.txt); None: the id itself
 
 
 @dataclass
@@ -88,6 +89,10 @@ class WSOLSplit:
     def has_masks(self) -> bool:
         """Every sample has a mask (PxAP / mIoU apply)."""
         return bool(self.samples) and all(s.mask_paths for s in self.samples)
+
+    def image_path(self, sample: Sample) -> Path:
+        """The image file of `sample`: the image root + its id (or its translated file name)."""
+        return self.image_root / (sample.file or sample.image_id)
 
     @property
     def has_ignore(self) -> bool:

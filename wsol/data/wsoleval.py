@@ -9,6 +9,7 @@
                       or <id>,<mask_path>,<ignore_path>   (OpenImages: one line per instance mask, the
                       ignore path on an image's first line only)
                       (empty or absent: labels only, e.g. ILSVRC and OpenImages train)
+    mapping.txt       optional (ILSVRC val): ImageNetV2's ``<k>/<n>.jpeg, <k>/<sha1>.jpeg`` renames
     ../class_names.txt  optional: line k is class k's name
 
 Roots (wsolevaluation: images in ``<data_root>/<Dataset>``, masks in ``<mask_root>/OpenImages``): the
@@ -20,6 +21,7 @@ given, else to the image root (wsolevaluation), or to its parent where the masks
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -31,6 +33,7 @@ from .split import (MASK_THRESHOLD, WSOLFormatError, WSOLSplit, Sample, _cross_c
 __all__ = ["read_wsoleval", "WSOLEVAL_FILES"]
 
 WSOLEVAL_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+MAPPING_FILE = "mapping.txt"   # optional, ImageNetV2's old -> hashed file names (PR 53)
 
 
 def _check_box_xyxy(where: str, box, size, problems: list[str]) -> bool:
@@ -201,12 +204,41 @@ def _parse_wsoleval(split_dir: Path, split: str, image_root, num_classes, check_
     if p:
         return None, p
     samples = [_wsoleval_sample(k, labels, sizes, boxes, masks, mroot, seg_root) for k in ids]
+    if (split_dir / MAPPING_FILE).is_file() and root.is_dir():
+        samples = _translate_names(samples, root, split_dir / MAPPING_FILE, p)
     if check_images and sizes:
-        _compare_sizes(root, ids, sizes, f["image_ids.txt"], p)
+        _compare_sizes(root, {x.image_id: (ids[x.image_id][0], x.file or x.image_id) for x in samples}, sizes,
+                       f["image_ids.txt"], p)
     names = _class_names(split_dir, spec, samples, n_cls, p)
     threshold = spec.mask_threshold if spec is not None else (1 if masks else MASK_THRESHOLD)
     return WSOLSplit(split, root, samples, names, "wsoleval", "custom" if spec is None else spec.name,
                      threshold), p
+
+
+def _translate_names(samples: list[Sample], root: Path, mapping_file: Path, problems: list[str]) -> list[Sample]:
+    """ImageNetV2 (wsolevaluation issue #42): the current tarball names its images ``<k>/<sha1>.jpeg``
+    where the metadata says ``val2/<k>/<n>.jpeg``. Where an id's file is missing and ``mapping.txt``
+    (wsolevaluation PR 53: ``<k>/<n>.jpeg, <k>/<sha1>.jpeg`` per line) names it, the sample reads the
+    hashed file and keeps its id (the score-map name). REFERENCE §12.1.6."""
+    mapping = {}
+    with open(mapping_file, encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            parts = [x.strip() for x in line.split(",")]
+            if len(parts) != 2 or not all(parts):
+                problems.append(f"{mapping_file}:{lineno}: expected 'old_name, new_name', got {line.strip()!r}")
+                continue
+            mapping[parts[0]] = parts[1]
+    out = []
+    for s in samples:
+        if not (root / s.image_id).is_file():
+            head, _, rest = s.image_id.partition("/")
+            new = mapping.get(s.image_id) or (f"{head}/{mapping[rest]}" if rest in mapping else None)
+            if new is not None:
+                s = dataclasses.replace(s, file=new)
+        out.append(s)
+    return out
 
 
 def _nonempty(path: Path) -> bool:
@@ -263,8 +295,9 @@ def _wsoleval_sample(key, labels, sizes, boxes, masks, mask_root: Path, seg_root
 
 
 
-def _compare_sizes(root: Path, ids: dict, sizes: dict, listing: Path, problems: list[str]) -> None:
-    found, failures = _read_sizes(root, {k: (ids[k][0], k) for k in ids}, listing)
+def _compare_sizes(root: Path, files: dict, sizes: dict, listing: Path, problems: list[str]) -> None:
+    """files: {id: (line in image_ids.txt, file relative to root)}."""
+    found, failures = _read_sizes(root, files, listing)
     problems.extend(msg for _, msg in failures)
     for key, size in found.items():
         if tuple(size) != tuple(sizes[key][1]):
