@@ -101,6 +101,7 @@ from .synthetic_render import (
     _finish,
     _luma,
     _period,
+    _pose,
     _raster,
     _tail_polygon,
     _texture,
@@ -269,27 +270,9 @@ def _cells(rng: np.random.Generator, width: int, height: int, n: int) -> list[tu
 
 def _pose_in_cell(rng: np.random.Generator, parts: Sequence[np.ndarray], area: float,
                   cell: tuple[float, ...], margin: float) -> list[np.ndarray]:
-    """The CUB renderer's pose (``synthetic_render._pose``: random aspect ratio, rotation and
-    mirror, tight box of ``area`` px^2, re-drawn up to 30 times when it does not fit, else
-    shrunk), inside ``cell``. Unlike ``_pose`` it clamps the placement range, whose upper end
-    can fall a rounding error below ``margin`` after the shrink (numpy then raises)."""
-    width, height = cell[2] - cell[0], cell[3] - cell[1]
-    for _ in range(30):
-        ar = math.exp(rng.uniform(-math.log(1.8), math.log(1.8)))
-        th = rng.uniform(0, 2 * math.pi)
-        flip = -1.0 if rng.random() < 0.5 else 1.0
-        rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
-        mat = rot @ np.diag([flip * math.sqrt(ar), 1 / math.sqrt(ar)])
-        pts = [p @ mat.T for p in parts]
-        allp = np.concatenate(pts)
-        lo, (w0, h0) = allp.min(0), np.ptp(allp, 0)
-        s = math.sqrt(area / (w0 * h0))
-        if s * w0 <= width - 2 * margin and s * h0 <= height - 2 * margin:
-            break
-    s = min(s, (width - 2 * margin) / w0, (height - 2 * margin) / h0)
-    x0 = rng.uniform(margin, max(margin, width - margin - s * w0))
-    y0 = rng.uniform(margin, max(margin, height - margin - s * h0))
-    return [(p - lo) * s + (cell[0] + x0, cell[1] + y0) for p in pts]
+    """The CUB renderer's pose (``synthetic_render._pose``) inside ``cell`` (x0, y0, x1, y1)."""
+    pts = _pose(rng, parts, area, cell[2] - cell[0], cell[3] - cell[1], margin)
+    return [p + (cell[0], cell[1]) for p in pts]
 
 
 def _deepest_point(binary: np.ndarray) -> tuple[float, float, float]:
