@@ -114,6 +114,32 @@ def test_imagenetv2_hashed_file_names_through_mapping_txt(stand_ins, tmp_path):
         load_split(md, "val", dataset="ilsvrc", image_root=images)
 
 
+def test_scoremaps_on_wsolevaluations_own_openimages_and_ilsvrc_metadata(stand_ins, tmp_path):
+    """evaluate_wsol --scoremaps reads OpenImages metadata with its empty image_sizes.txt (masks take
+    the image's size) and ILSVRC test metadata with several boxes per image."""
+    from wsol.engine.scoremaps import evaluate_scoremaps, gt_mask
+    from wsol.metrics import PxAPEvaluator
+
+    rng = np.random.default_rng(0)
+    for ds, folder in (("openimages", "OpenImages"), ("ilsvrc", "ILSVRC")):
+        split = load_split(stand_ins, "test", dataset=ds)
+        maps = tmp_path / ds
+        for s in split.samples:
+            (maps / s.image_id).parent.mkdir(parents=True, exist_ok=True)
+            np.save(maps / f"{s.image_id}.npy", rng.random((14, 14)).astype(np.float32))
+        res = evaluate_scoremaps(maps, stand_ins / "metadata" / folder / "test", cam_curve_interval=0.01)
+        assert res["num_images"] == len(split)
+        if ds == "openimages":
+            ref = PxAPEvaluator(0.01)
+            from wsol.localization import normalize_scoremap
+            for s in split.samples:
+                ref.accumulate(normalize_scoremap(np.load(maps / f"{s.image_id}.npy"), (224, 224))[None],
+                               gt_mask(s)[None])
+            assert res["PxAP"] == pytest.approx(ref.compute()["PxAP"]) and "MaxBoxAccV2" not in res
+        else:
+            assert set(res["MaxBoxAccV2"]) == {"30", "50", "70", "mean"} and "PxAP" not in res
+
+
 def _write_split(d: Path, ids, labels, sizes, loc) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "image_ids.txt").write_text("\n".join(ids))
