@@ -211,6 +211,29 @@ def test_evaluate_ilsvrc_top5_and_another_classifiers_predictions(stand_ins, ils
         evaluate_checkpoint(ilsvrc_run, stand_ins, opts, tmp_path / "d")
 
 
+def test_evaluate_wsol_cli_image_root_and_class_predictions(stand_ins, ilsvrc_run, tmp_path, capsys):
+    from wsol.cli.evaluate_wsol import main
+
+    md = tmp_path / "md"
+    shutil.copytree(stand_ins / "metadata" / "ILSVRC", md)   # metadata apart from the images
+    split = load_split(stand_ins, "test", dataset="ilsvrc")
+    preds = tmp_path / "p.csv"
+    preds.write_text("\n".join(f"{s.image_id},{s.label}" for s in split.samples))
+    common = ["--checkpoint", str(ilsvrc_run), "--data", str(md), "--dataset", "ilsvrc", "--saliency", "cam",
+              "--batch-size", "4", "--num-overlays", "0"]
+    assert main(common + ["--out-dir", str(tmp_path / "o")]) == 1
+    assert "image root not found" in capsys.readouterr().err
+    assert main(common + ["--image-root", str(stand_ins / "images" / "ILSVRC"), "--class-predictions", str(preds),
+                          "--out-dir", str(tmp_path / "o")]) == 0
+    res = json.loads((tmp_path / "o" / "eval-test-cam.json").read_text())
+    assert res["top1_acc"] == 100.0 and res["top1_loc"] == res["gt_known_loc"] and "top5_loc" in res
+    assert "top5_loc" in capsys.readouterr().out
+    preds.write_text("nope,0")
+    assert main(common + ["--image-root", str(stand_ins / "images" / "ILSVRC"), "--class-predictions", str(preds),
+                          "--out-dir", str(tmp_path / "o2")]) == 1
+    assert "no prediction for 9 of 9 images" in capsys.readouterr().err
+
+
 def test_evaluate_openimages_pxap_leaves_ignore_pixels_out(stand_ins, tmp_path):
     from wsol.engine.evaluate import EvalOptions, evaluate_checkpoint
     from wsol.metrics import PxAPEvaluator

@@ -1,10 +1,12 @@
-"""Score WSOL localization: a checkpoint on a CUB split, or saved score maps.
+"""Score WSOL localization: a checkpoint on a split of CUB, ILSVRC or OpenImages, or saved score maps.
 
 Checkpoint mode (writes eval-<split>-<saliency>.json, a BoxAcc-vs-threshold PNG and an
 overlay grid into the run folder, or --out-dir):
 
     python tools/evaluate_wsol.py --checkpoint RUN --data CUB_DIR --split test \\
         --saliency grad|cam|gradcam|gradcampp|ig|smoothgrad|gradshap --protocol wsolevaluation|paper
+    python tools/evaluate_wsol.py --checkpoint RUN --data metadata/ILSVRC --image-root dataset/ILSVRC \\
+        --saliency cam [--class-predictions top5.csv]     # + top5_loc; classes from another classifier
 
 An ImageNet classifier as it is (on a dataset whose classes are ImageNet's):
 
@@ -22,18 +24,40 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-
 from wsol.data import CubFormatError, ImageLoadError
-from wsol.engine.checkpoint import CheckpointError
-from wsol.engine.evaluate import PROTOCOLS, SALIENCIES, EvalOptions, evaluate_checkpoint
-from wsol.engine.scoremaps import evaluate_scoremaps
-from wsol.engine.sources import ClassifierSpec
-from wsol.models import PretrainedWeightsMissing
 
-SUMMARY_KEYS = ("num_images", "top1_acc", "gt_known_loc", "top1_loc", "MaxBoxAcc", "MaxBoxAccV2",
+# Checkpoint mode needs torch and the models; score-map mode needs neither, so the heavy modules
+# are imported inside the checkpoint branch (and by the lazy option choices below) only.
+
+SUMMARY_KEYS = ("num_images", "top1_acc", "top5_acc", "gt_known_loc", "top1_loc", "top5_loc", "MaxBoxAcc", "MaxBoxAccV2",
                 "best_threshold", "PxAP", "mIoU")
+
+
+class _LazyChoices(Sequence):
+    """An option's choices, read from ``wsol.engine.evaluate`` (torch) when argparse first checks
+    a value against them or prints --help -- not when the option is left at its default."""
+
+    def __init__(self, name: str):
+        self.name, self._items = name, None
+
+    def _get(self) -> tuple:
+        if self._items is None:
+            from wsol.engine import evaluate
+
+            self._items = tuple(getattr(evaluate, self.name))
+        return self._items
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __contains__(self, value) -> bool:
+        return value in self._get()
 
 
 def parse(argv):
@@ -42,10 +66,19 @@ def parse(argv):
     ap.add_argument("--model", help="checkpoint mode with an ImageNet classifier as it is: torchvision:<name>, "
                     "timm:<name> or an arch (needs --weights, --out-dir and a dataset with ImageNet's classes)")
     ap.add_argument("--weights", help="--model's state dict (.pth/.pt/.safetensors, its own key layout)")
-    ap.add_argument("--data", help="CUB folder (official layout or wsolevaluation metadata)")
+    ap.add_argument("--data", help="dataset folder: CUB (official layout) or wsolevaluation metadata of CUB, "
+                    "ILSVRC or OpenImages (metadata/<Dataset> or the folder holding metadata/)")
+    ap.add_argument("--dataset", choices=("cub", "ilsvrc", "openimages"),
+                    help="checkpoint mode: which dataset --data holds (default: from the folder names)")
+    ap.add_argument("--class-predictions", metavar="FILE",
+                    help="checkpoint mode: CSV (image_id,c1,...,c5) or JSON ({image_id: [c1, ...]}) of another "
+                         "classifier's ranked classes, best first: Top-1 / Top-5 Loc and accuracy take their classes "
+                         "from it (as PSOL, GenPromp report); the JSON says so under classes_from")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
-    ap.add_argument("--saliency", default="grad", choices=SALIENCIES)
-    ap.add_argument("--protocol", default="wsolevaluation", choices=PROTOCOLS)
+    ap.add_argument("--saliency", default="grad", choices=_LazyChoices("SALIENCIES"), metavar="NAME",
+                    help="heatmap method, one of: %(choices)s (default: %(default)s)")
+    ap.add_argument("--protocol", default="wsolevaluation", choices=_LazyChoices("PROTOCOLS"), metavar="NAME",
+                    help="one of: %(choices)s (default: %(default)s)")
     ap.add_argument("--image-size", type=int, help="default: the checkpoint's image size")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threshold", type=float, help="fixed threshold for GT-known/Top-1 Loc "
@@ -60,9 +93,11 @@ def parse(argv):
     ap.add_argument("--out-dir", help="checkpoint mode: where to write (default: the run folder)")
     ap.add_argument("--scoremaps", help="folder of <image_id>.npy maps (score-map mode)")
     ap.add_argument("--metadata", help="wsolevaluation metadata split folder (score-map mode)")
-    ap.add_argument("--image-root", help="score-map mode: image folder the ids are relative to (for sizes "
-                    "image_sizes.txt is used; needed only to find CUB segmentations)")
-    ap.add_argument("--mask-root", help="score-map mode: root the mask paths of localization.txt are relative to")
+    ap.add_argument("--image-root", help="image folder the ids are relative to, where it is not beside the metadata "
+                    "(wsolevaluation: dataset/<Dataset>); score-map mode: needed only to find CUB segmentations "
+                    "(sizes come from image_sizes.txt)")
+    ap.add_argument("--mask-root", help="root the mask paths of OpenImages' localization.txt are relative to "
+                    "(default: the image root)")
     ap.add_argument("--cam-curve-interval", type=float, default=0.01)
     ap.add_argument("--out", help="score-map mode: output JSON (default: <scoremaps>/eval.json)")
     args = ap.parse_args(argv)
@@ -87,25 +122,10 @@ def parse(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    checkpoint_mode = bool(args.checkpoint or args.model)
     try:
-        if args.checkpoint or args.model:
-            opts = EvalOptions(split=args.split, saliency=args.saliency, protocol=args.protocol,
-                               image_size=args.image_size, batch_size=args.batch_size,
-                               cam_curve_interval=args.cam_curve_interval, threshold=args.threshold,
-                               val_per_class=args.val_per_class, num_overlays=args.num_overlays,
-                               num_workers=args.workers, device=args.device,
-                               bn_recalibrate=args.bn_recalibrate)
-            source = ClassifierSpec(args.model, args.weights) if args.model else args.checkpoint
-            result = evaluate_checkpoint(source, args.data, opts, args.out_dir)
-        else:
-            out = Path(args.out) if args.out else Path(args.scoremaps) / "eval.json"
-            result = evaluate_scoremaps(args.scoremaps, args.metadata, mask_root=args.mask_root,
-                                        image_root=args.image_root, cam_curve_interval=args.cam_curve_interval)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=2))
-            print(f"wrote {out}")
-    except (CheckpointError, CubFormatError, ImageLoadError, FileNotFoundError, ValueError,
-            PretrainedWeightsMissing) as err:
+        result = _evaluate_checkpoint(args) if checkpoint_mode else _evaluate_scoremaps(args)
+    except _user_errors(checkpoint_mode) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for key in SUMMARY_KEYS:
@@ -114,6 +134,46 @@ def main(argv: list[str] | None = None) -> int:
             text = json.dumps(val) if isinstance(val, dict) else f"{val:.2f}" if isinstance(val, float) else val
             print(f"{key:14s} {text}")
     return 0
+
+
+def _user_errors(checkpoint_mode: bool) -> tuple[type[BaseException], ...]:
+    """The errors a user can cause, reported in one line (checkpoint mode adds torch-side ones)."""
+    errors: tuple[type[BaseException], ...] = (CubFormatError, ImageLoadError, FileNotFoundError, ValueError)
+    if checkpoint_mode:
+        from wsol.engine.checkpoint import CheckpointError
+        from wsol.models import PretrainedWeightsMissing
+
+        errors += (CheckpointError, PretrainedWeightsMissing)
+    return errors
+
+
+def _evaluate_checkpoint(args) -> dict:
+    """Checkpoint mode: imports torch, the models and the attribution methods."""
+    from wsol.engine.evaluate import EvalOptions, evaluate_checkpoint
+    from wsol.engine.sources import ClassifierSpec
+
+    opts = EvalOptions(split=args.split, saliency=args.saliency, protocol=args.protocol,
+                       image_size=args.image_size, batch_size=args.batch_size,
+                       cam_curve_interval=args.cam_curve_interval, threshold=args.threshold,
+                       val_per_class=args.val_per_class, num_overlays=args.num_overlays,
+                       num_workers=args.workers, device=args.device,
+                       bn_recalibrate=args.bn_recalibrate, dataset=args.dataset, image_root=args.image_root,
+                       mask_root=args.mask_root, class_predictions=args.class_predictions)
+    source = ClassifierSpec(args.model, args.weights) if args.model else args.checkpoint
+    return evaluate_checkpoint(source, args.data, opts, args.out_dir)
+
+
+def _evaluate_scoremaps(args) -> dict:
+    """Score-map mode: numpy, cv2 and numba only (no torch); writes the JSON report."""
+    from wsol.engine.scoremaps import evaluate_scoremaps
+
+    out = Path(args.out) if args.out else Path(args.scoremaps) / "eval.json"
+    result = evaluate_scoremaps(args.scoremaps, args.metadata, mask_root=args.mask_root,
+                                image_root=args.image_root, cam_curve_interval=args.cam_curve_interval)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return result
 
 
 if __name__ == "__main__":

@@ -7,23 +7,30 @@ foreground at > 0.5 (any non-zero pixel), with ignore pixels (encoded 255) left 
 CUB soft masks found beside the images are foreground at >= 128. A map holding NaN or Inf is
 scored exactly as wsolevaluation scores it (NaN: an all-zero map, a miss) and counted in the
 result's ``nonfinite_maps``, with a warning naming the first images.
+
+Maps stream through in batches of ``batch_size``: the next batch is read and normalised (over a
+few reader threads) while the current one is scored (MaxBoxAcc and MaxBoxAccV2 in one numba call
+over the CPU cores, PxAP as histograms), so memory holds two batches whatever the split's size. This module
+imports no torch: ``tools/evaluate_wsol.py --scoremaps`` starts in about a second.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
-from wsol.data.cub import MASK_THRESHOLD, Sample, read_wsoleval
 from wsol.data.images import load_mask
-from wsol.data.transforms import resize_boxes_wsoleval
+from wsol.data.split import MASK_THRESHOLD, Sample
+from wsol.data.wsoleval import read_wsoleval
 from wsol.localization import normalize_scoremap
-from wsol.metrics import BoxEvaluator, PxAPEvaluator
+from wsol.metrics.box import BoxEvaluator
+from wsol.metrics.mask import PxAPEvaluator
 
 SIZE = 224
 
@@ -44,19 +51,32 @@ def gt_mask(sample: Sample, size: int = SIZE) -> np.ndarray:
     return out
 
 
+def gt_boxes(sample: Sample, size: int = SIZE) -> np.ndarray:
+    """(K, 4) float64 GT boxes of ``sample`` on the size x size map: wsolevaluation's
+    ``int(v * size / W)`` per coordinate (Python float arithmetic in that order, then
+    truncation; as ``wsol.data.transforms.resize_boxes_wsoleval``, which pulls torch)."""
+    b = np.asarray(sample.boxes, dtype=np.float64).reshape(-1, 4)
+    W, H = sample.size
+    return np.trunc(b * size / np.array([W, H, W, H], dtype=np.float64))
+
+
 def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike,
                        mask_root: str | os.PathLike | None = None, image_root: str | os.PathLike | None = None,
-                       cam_curve_interval: float = 0.01) -> dict:
+                       cam_curve_interval: float = 0.01, batch_size: int = 128, progress: bool = True) -> dict:
     """MaxBoxAcc / MaxBoxAccV2 (and PxAP / mIoU when masks exist) for a folder of saved maps.
 
     Args:
         scoremaps: folder holding ``<image_id>.npy`` (the id keeps its folders and suffix,
             e.g. ``001.Black_footed_Albatross/x.jpg.npy``; ``<image_id without suffix>.npy`` also works).
         metadata: a wsolevaluation split folder (``.../test`` with image_ids.txt, ...).
+        batch_size: maps scored per numba call; memory holds two batches (one being read).
+        progress: show a progress bar (tqdm) on stderr.
     Raises:
         FileNotFoundError listing the missing maps; ValueError naming the file for a map that is
         not a .npy array, not 2-D, empty, or not real numbers.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     metadata = Path(metadata)
     split = read_wsoleval(metadata.parent, metadata.name, image_root=image_root, require_images=False,
                           mask_root=mask_root)
@@ -68,17 +88,25 @@ def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike
     has_boxes = all(s.boxes for s in split.samples)  # OpenImages-style metadata has masks only
     boxes = BoxEvaluator(cam_curve_interval=cam_curve_interval) if has_boxes else None
     masks = PxAPEvaluator(cam_curve_interval=cam_curve_interval) if split.has_masks else None
-    nonfinite = []
-    for sample, path in tqdm(list(zip(split.samples, paths)), desc="scoring maps", unit="map"):
-        raw = load_scoremap(path)
-        if not np.isfinite(raw).all():
-            nonfinite.append(sample.image_id)
-        norm = normalize_scoremap(raw, (SIZE, SIZE))
-        if boxes is not None:
-            gt = resize_boxes_wsoleval(np.asarray(sample.boxes).reshape(-1, 4), sample.size, (SIZE, SIZE))
-            boxes.accumulate(norm[None], [gt])
-        if masks is not None:
-            masks.accumulate(norm[None], gt_mask(sample)[None])
+    nonfinite: list[str] = []
+    jobs = list(zip(split.samples, paths))
+    chunks = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    bar = _progress(len(jobs), progress)
+    load = partial(_load_batch, with_boxes=has_boxes, with_masks=masks is not None)
+    # one thread reads batch k + 1 (its maps and masks over a few reader threads: PNG decoding and
+    # cv2 release the GIL) while batch k is scored (numba releases the GIL too)
+    with ThreadPoolExecutor(max_workers=1) as ahead, ThreadPoolExecutor(max_workers=_readers()) as readers:
+        pending = ahead.submit(load, chunks[0], readers) if chunks else None
+        for k in range(len(chunks)):
+            maps, gts, gt_masks, bad = pending.result()
+            pending = ahead.submit(load, chunks[k + 1], readers) if k + 1 < len(chunks) else None
+            nonfinite += bad
+            if boxes is not None:
+                boxes.accumulate(maps, gts)
+            if masks is not None:
+                masks.accumulate(maps, gt_masks)
+            bar.update(len(maps))
+    bar.close()
     _warn_nonfinite(scoremaps, nonfinite)
     result = {"num_images": len(split), "cam_curve_interval": cam_curve_interval, "metadata": str(metadata),
               "scoremaps": str(scoremaps), "nonfinite_maps": len(nonfinite)}
@@ -90,6 +118,53 @@ def evaluate_scoremaps(scoremaps: str | os.PathLike, metadata: str | os.PathLike
         m = masks.compute()
         result.update(PxAP=m["PxAP"], mIoU=m["mIoU"], mIoU_threshold=m["mIoU_threshold"])
     return result
+
+
+def _load_batch(jobs: list[tuple[Sample, Path]], readers: ThreadPoolExecutor, with_boxes: bool, with_masks: bool):
+    """Read and normalise the maps of ``jobs`` (and their GT masks) on ``readers``: ((B, 224, 224)
+    float64 maps, B GT box arrays or None, (B, 224, 224) uint8 GT masks or None, ids of the maps
+    holding NaN or Inf)."""
+    maps = np.empty((len(jobs), SIZE, SIZE), np.float64)
+    gt_masks = np.empty((len(jobs), SIZE, SIZE), np.uint8) if with_masks else None
+
+    def read(i: int) -> bool:
+        sample, path = jobs[i]
+        raw = load_scoremap(path)
+        maps[i] = normalize_scoremap(raw, (SIZE, SIZE))
+        if with_masks:
+            gt_masks[i] = gt_mask(sample)
+        return bool(np.isfinite(raw).all())
+
+    finite = list(readers.map(read, range(len(jobs))))
+    nonfinite = [s.image_id for (s, _), ok in zip(jobs, finite) if not ok]
+    gts = [gt_boxes(s) for s, _ in jobs] if with_boxes else None
+    return maps, gts, gt_masks, nonfinite
+
+
+def _readers() -> int:
+    """Reader threads: the CPU cores this process may use, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar over ``total`` maps, or a stand-in with the same update / close."""
+    if enabled:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc="scoring maps", unit="map")
+
+    class _Quiet:
+        def update(self, n):
+            pass
+
+        def close(self):
+            pass
+
+    return _Quiet()
 
 
 def load_scoremap(path: Path) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from wsol.localization import _to_uint8, art2020_box, boxes_at_threshold, cut_levels, level_boxes, level_contours
+from wsol.localization import _to_uint8, art2020_box, boxes_at_threshold
 from wsol.metrics.iou import check_boxes, iou, iou_art2020
 
 __all__ = ["BoxEvaluator", "LocEvaluator", "max_iou_per_threshold", "MODES"]
@@ -30,39 +30,34 @@ def max_iou_per_threshold(scoremap: np.ndarray, thresholds: np.ndarray, gt_boxes
         modes: "v1" (largest contour) and/or "v2" (all contours).
 
     Returns:
-        {mode: (T,) float64}.  Contours are computed once per distinct foreground set and
-        shared by both modes; "v2" alone takes the union-find sweep instead (same numbers,
-        no findContours; wsol._component_sweep).
+        {mode: (T,) float64}: the numbers of findContours + boundingRect per threshold (and
+        ``max(contours, key=cv2.contourArea)`` for "v1"), from the union-find sweeps of
+        wsol._component_sweep (no findContours call).
     """
-    gt = check_boxes(gt_boxes, "gt_boxes")
-    if tuple(modes) == ("v2",):
-        from wsol._component_sweep import v2_best_iou_per_cut
-
-        u8 = _to_uint8(scoremap)
-        return {"v2": v2_best_iou_per_cut(u8, gt, cut_levels(int(u8.max()), thresholds))}
-    contours, group, shape = level_contours(scoremap, thresholds)
-    out = {}
-    for mode in modes:
-        boxes, starts = level_boxes(contours, shape, MODES[mode][0])
-        best = iou(boxes, gt).max(axis=1)
-        out[mode] = np.maximum.reduceat(best, starts)[group]
-    return out
+    ious = _batch_ious(np.asarray(scoremap)[None], [gt_boxes], np.asarray(thresholds, dtype=np.float64),
+                       tuple(modes))
+    return {mode: v[0] for mode, v in ious.items()}
 
 
-def _v2_batch(scoremaps: np.ndarray, gt_boxes: Sequence, thresholds: np.ndarray) -> np.ndarray:
-    """(B, T) MaxBoxAccV2 max IoU of maps (B, H, W) per threshold: ``max_iou_per_threshold``'s
-    "v2" numbers, the batch in one numba call (wsol._component_sweep.v2_best_iou_batch)."""
-    from wsol._component_sweep import v2_best_iou_batch
+def _batch_ious(scoremaps: np.ndarray, gt_boxes: Sequence, thresholds: np.ndarray,
+                modes: Sequence[str]) -> dict[str, np.ndarray]:
+    """{mode: (B, T)} max IoU per threshold of maps (B, H, W), the batch in one numba call
+    (wsol._component_sweep.best_iou_batch, maps over numba's threads)."""
+    from wsol._component_sweep import best_iou_batch
 
     if scoremaps.ndim != 3:
         raise ValueError(f"score maps must be (B, H, W), got shape {scoremaps.shape}")
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise ValueError(f"modes must be among {sorted(MODES)}, got {sorted(unknown)}")
     gts = [check_boxes(gt, "gt_boxes") for gt in gt_boxes]
     if scoremaps.dtype not in (np.float32, np.float64):  # quantised in numba otherwise
         u8 = np.empty(scoremaps.shape, np.uint8)
         for i, scoremap in enumerate(scoremaps):
             u8[i] = _to_uint8(scoremap)
         scoremaps = u8
-    return v2_best_iou_batch(scoremaps, gts, thresholds)
+    v1, v2 = best_iou_batch(scoremaps, gts, thresholds, v1="v1" in modes, v2="v2" in modes)
+    return {mode: v1 if mode == "v1" else v2 for mode in modes}
 
 
 class BoxEvaluator:
@@ -71,10 +66,9 @@ class BoxEvaluator:
     Args:
         cam_curve_interval: threshold step; thresholds are ``np.arange(0, 1, step)``.
         iou_thresholds: deltas in percent (30, 50, 70).
-        multi_contour: False -> MaxBoxAcc only, True -> MaxBoxAccV2 only, "both" -> both
-            (contours are shared, so "both" costs little more than one). True takes each
-            batch in one numba call, maps spread over numba's threads (no findContours;
-            the same numbers).
+        multi_contour: False -> MaxBoxAcc only, True -> MaxBoxAccV2 only, "both" -> both.
+            Each batch takes one numba call, maps spread over numba's threads (union-find
+            sweeps instead of findContours per threshold; the same numbers).
     """
 
     def __init__(self, cam_curve_interval: float = 0.001,
@@ -114,13 +108,10 @@ class BoxEvaluator:
             correct = np.asarray(correct, dtype=bool).reshape(-1)
             if len(correct) != len(scoremaps):
                 raise ValueError(f"{len(scoremaps)} score maps but {len(correct)} correct flags")
-        if self.modes == ("v2",):  # the whole batch in one numba call, maps over threads
-            self._add("v2", _v2_batch(scoremaps, gt_boxes, self.thresholds), correct)
-        else:
-            for i, (scoremap, gt) in enumerate(zip(scoremaps, gt_boxes)):  # the per-image loop
-                ious = max_iou_per_threshold(scoremap, self.thresholds, gt, self.modes)
-                for mode, s in ious.items():
-                    self._add(mode, s[None], None if correct is None else correct[i:i + 1])
+        # per image and threshold the max IoU over the (predicted, GT) pairs; the whole batch
+        # in one numba call, maps over threads
+        for mode, ious in _batch_ious(scoremaps, gt_boxes, self.thresholds, self.modes).items():
+            self._add(mode, ious, correct)
         self.num_images += len(scoremaps)
         self.num_gated += len(scoremaps) if correct is not None else 0
 
