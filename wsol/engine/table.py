@@ -94,7 +94,7 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
     """One table row for a checkpoint: every COLUMNS key for `saliencies`, plus the
     wsolevaluation BoxAcc curves (``curves[saliency]``) and ``num_images``.
 
-    ``box_metrics="v2"`` skips MaxBoxAcc (largest contour, the slow per-image path);
+    ``box_metrics="v2"`` skips MaxBoxAcc (largest contour);
     ``<saliency>_best_threshold`` is then MaxBoxAccV2's at IoU 50 instead of MaxBoxAcc's.
 
     Writes eval-<split>-<saliency>[-paper].json and PNGs into `out_dir` (default: the run).
