@@ -74,6 +74,25 @@ def test_demo_on_the_wsolevaluation_stand_ins(tmp_path, dataset):
     assert (out / "natural-vs-art-overlays.png").stat().st_size > 5000
 
 
+def test_demo_on_given_data_with_images_apart(tmp_path):
+    """--data (wsolevaluation metadata) with --image-root: the demo on the user's dataset."""
+    import shutil
+
+    from wsol.data.synthetic_wsoleval import make_synthetic_openimages
+
+    make_synthetic_openimages(tmp_path / "oi", num_classes=2, images_per_class=6, size=48, val_per_class=1,
+                              test_per_class=2, progress=False)
+    shutil.copytree(tmp_path / "oi" / "metadata", tmp_path / "md" / "metadata")
+    out = tmp_path / "demo"
+    r = run([str(ROOT / "tools" / "demo.py"), "--dataset", "openimages", "--data", str(tmp_path / "md"),
+             "--image-root", str(tmp_path / "oi" / "images" / "OpenImages"), "--out", str(out),
+             "--pretrain-epochs", "1", "--epochs", "1", "--methods", "natural", "--image-size", "48"], tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert f"on `{tmp_path / 'md'}` (openimages)" in report and "| natural |" in report
+    assert not (tmp_path / "cache").exists()          # nothing generated: the given data was used
+
+
 def test_demo_bad_option_is_one_clear_error(tmp_path):
     r = run([str(ROOT / "tools" / "demo.py"), "--out", str(tmp_path / "d"), "--set", "train.epoch=3"], tmp_path)
     assert r.returncode == 1

@@ -92,6 +92,9 @@ def parse(argv):
     ap.add_argument("--dataset", default="cub", choices=("cub", "ilsvrc", "openimages"),
                     help="the built-in synthetic CUB-format data (default), or a stand-in in wsolevaluation's "
                          "ILSVRC or OpenImages layout")
+    ap.add_argument("--data", help="a dataset folder instead of the built-in synthetic data (CUB, or wsolevaluation "
+                    "metadata of --dataset); the profiles' data sizes then do not apply")
+    ap.add_argument("--image-root", help="with --data: the images, where they are not beside the metadata")
     ap.add_argument("--arch", default="resnet_tiny")
     ap.add_argument("--methods", nargs="+", default=["natural", "art", "adl"], choices=sorted(METHODS))
     ap.add_argument("--with-pgd", action="store_true", help="also PGD-AT (about 7x a natural epoch)")
@@ -122,6 +125,9 @@ def common_overrides(args) -> list[str]:
     out = [f"model.arch={args.arch!r}", f"train.seed={args.seed}", f"data.dataset={dataset}"]
     if dataset == "openimages":
         out.append("val.select_metric=grad_pxap")
+    for flag, key in (("data", "data.root"), ("image_root", "data.image_root")):
+        if getattr(args, flag, None):
+            out.append(f"{key}={str(getattr(args, flag))!r}")
     for flag, key in (("classes", "data.synthetic.num_classes"), ("images_per_class", "data.synthetic.images_per_class"),
                       ("size", "data.synthetic.size"), ("image_size", "data.image_size")):
         if getattr(args, flag) is not None:
@@ -171,11 +177,11 @@ def _outline(panel: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
 
 
 def compare_overlays(runs: dict[str, Path], rows: dict[str, dict], data: Path, image_size: int, path: Path,
-                     n: int = 6, dataset: str | None = None) -> Path:
+                     n: int = 6, dataset: str | None = None, image_root: str | None = None) -> Path:
     """Grid: one test image per row; image with GT box, then each model's Grad and CAM map with the
     box at that model's best threshold (red; MaxBoxAccV2 at IoU 50) and the GT box (green). Mask
     datasets: the outlines of the GT mask (green) and of the map at the model's best mIoU threshold (red)."""
-    split = load_split(data, "test", dataset=dataset)
+    split = load_split(data, "test", dataset=dataset, image_root=image_root)
     boxes = split.has_boxes
     ds = WSOLDataset(split, build_transform("wsoleval", image_size))
     picks = [ds[i] for i in np.linspace(0, len(ds) - 1, n).round().astype(int)]
@@ -280,7 +286,8 @@ def write_report(out: Path, args, data_lines: list[str], times: dict, rows: dict
                    f"MaxBoxAccV2 {centre['v2']:.1f}, MaxBoxAcc {centre['v1']:.1f}.")
     lines = [
         "# art-wsol demo report", "",
-        f"{args.arch}, seed {args.seed}, on {DATA_NAMES[dataset]}; {platform.platform()}; "
+        f"{args.arch}, seed {args.seed}, on {f'`{args.data}` ({dataset})' if getattr(args, 'data', None) else DATA_NAMES[dataset]}; "
+        f"{platform.platform()}; "
         f"total {total_s / 60:.1f} min.", "",
         *([f"Quick profile (the default): {args.classes} classes, {args.image_size} px inputs, "
            f"{args.pretrain_epochs} + {args.epochs} epochs, so that the demo fits in minutes on 2 CPU cores. Its models "
@@ -331,9 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     n = 6
     common = common_overrides(args)
     try:
-        log.info("[1/%d] %s", n, DATA_NAMES[args.dataset])
+        log.info("[1/%d] %s", n, args.data or DATA_NAMES[args.dataset])
         root, train_split, val_split, _ = prepare_data(load_config(CONFIGS / "base.yaml", common))
-        report = check_dataset(root, progress=False, dataset=args.dataset)
+        report = check_dataset(root, progress=False, dataset=args.dataset, image_root=args.image_root)
         for line in report.summary_lines():
             log.info("    %s", line)
         if not report.ok:
@@ -363,14 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         for method, run in runs.items():
             if masks:
                 rows[method] = score_mask_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
-                                              num_overlays=8, dataset=args.dataset)
+                                              num_overlays=8, dataset=args.dataset, image_root=args.image_root)
             else:
                 rows[method] = score_run(run / "checkpoint-last", root, split="test", out_dir=run / "eval",
-                                         num_overlays=8, box_metrics="v2", dataset=args.dataset)
+                                         num_overlays=8, box_metrics="v2", dataset=args.dataset,
+                                         image_root=args.image_root)
             log.info("    %-8s " + "  ".join(f"{t} {fmt(rows[method].get(k))}"
                                              for k, t in (MASK_COLUMNS if masks else COLUMNS)), method)
         log.info("[5/%d] tools/localize.py on three test images (ART model, Grad)", n)
-        test = load_split(root, "test", dataset=args.dataset)
+        test = load_split(root, "test", dataset=args.dataset, image_root=args.image_root)
         images = [test.image_path(s) for s in test.samples[:: max(1, len(test) // 3)][:3]]
         who = "art" if "art" in runs else "natural"
         detections, _ = localize_files(Localizer(runs[who] / "checkpoint-last", "grad"), images, out / "localize",
@@ -381,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         figures = {
             "overlays": compare_overlays({m: runs[m] for m in ("natural", who) if m in runs} if who != "natural"
                                          else {"natural": runs["natural"]}, rows, root, image_size,
-                                         out / "natural-vs-art-overlays.png", dataset=args.dataset),
+                                         out / "natural-vs-art-overlays.png", dataset=args.dataset,
+                                         image_root=args.image_root),
             "training": plot_training_curves({m: history(r) for m, r in runs.items()}, out / "training-curves.png",
                                              keys=("train_loss", "train_top1_acc", *(f"val_{s}_{'pxap' if masks else 'loc'}"
                                                                                      for s in ("grad", "cam")))),
@@ -389,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         if not masks:
             figures["curves"] = plot_method_curves({sal: {m: r["curves"][sal] for m, r in rows.items()}
                                                     for sal in ("grad", "cam")}, out / "boxacc-curves.png")
-        centre = centre_baseline(root, image_size, dataset=args.dataset)
+        centre = centre_baseline(root, image_size, dataset=args.dataset, image_root=args.image_root)
         photo_lines = real_photo_section(out)
         path = write_report(out, args, report.summary_lines(), times, rows, centre, figures, detections,
                             time.perf_counter() - t0, photo_lines)

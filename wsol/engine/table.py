@@ -72,7 +72,8 @@ MASK_COLUMNS = (
 
 def score_mask_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "test",
                    batch_size: int = 64, num_overlays: int = 0, out_dir: str | os.PathLike | None = None,
-                   saliencies: Sequence[str] = ("grad", "cam"), dataset: str | None = None) -> dict:
+                   saliencies: Sequence[str] = ("grad", "cam"), dataset: str | None = None,
+                   image_root: str | os.PathLike | None = None) -> dict:
     """One row of a mask dataset (OpenImages): every MASK_COLUMNS key for `saliencies`, plus
     ``<saliency>_best_threshold`` (mIoU's), ``num_images``. wsolevaluation's protocol (ignore regions
     left out); writes eval-<split>-<saliency>.json into `out_dir` (default: the run)."""
@@ -80,7 +81,7 @@ def score_mask_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split
     for saliency in saliencies:
         res = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
-            num_overlays=num_overlays, dataset=dataset), out_dir=out_dir)
+            num_overlays=num_overlays, dataset=dataset, image_root=_str(image_root)), out_dir=out_dir)
         row[f"{saliency}_pxap"], row[f"{saliency}_miou"] = res["PxAP"], res["mIoU"]
         row[f"{saliency}_best_threshold"] = res["mIoU_threshold"]
         row["top1_acc"], row["num_images"] = res["top1_acc"], res["num_images"]
@@ -90,7 +91,7 @@ def score_mask_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split
 def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str = "test",
               batch_size: int = 64, num_overlays: int = 0, out_dir: str | os.PathLike | None = None,
               saliencies: Sequence[str] = ("grad", "cam"), box_metrics: str = "both",
-              dataset: str | None = None) -> dict:
+              dataset: str | None = None, image_root: str | os.PathLike | None = None) -> dict:
     """One table row for a checkpoint: every COLUMNS key for `saliencies`, plus the
     wsolevaluation BoxAcc curves (``curves[saliency]``) and ``num_images``.
 
@@ -104,11 +105,12 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
     for saliency in saliencies:
         paper = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="paper", batch_size=batch_size, num_overlays=0,
-            box_metrics="v2", dataset=dataset),
+            box_metrics="v2", dataset=dataset, image_root=_str(image_root)),
             out_dir=(out if out is not None else default_out_dir(checkpoint, "the paper-protocol table")) / "paper")
         v2 = evaluate_checkpoint(checkpoint, data, EvalOptions(
             split=split, saliency=saliency, protocol="wsolevaluation", batch_size=batch_size,
-            num_overlays=num_overlays, box_metrics=box_metrics, dataset=dataset), out_dir=out)
+            num_overlays=num_overlays, box_metrics=box_metrics, dataset=dataset, image_root=_str(image_root)),
+            out_dir=out)
         row[f"{saliency}_gt_known"] = paper["gt_known_loc"]
         row[f"{saliency}_top1_loc"] = paper["top1_loc"]
         row[f"{saliency}_v2"] = v2["MaxBoxAccV2"]["mean"]
@@ -121,17 +123,22 @@ def score_run(checkpoint: str | os.PathLike, data: str | os.PathLike, split: str
     return row
 
 
+def _str(path) -> str | None:
+    return None if path is None else str(path)
+
+
 def _centre_gaussian(image_size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:image_size, 0:image_size]
     c = (image_size - 1) / 2
     return np.exp(-((xx - c) ** 2 + (yy - c) ** 2) / (2 * (0.25 * image_size) ** 2))
 
 
-def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test", dataset: str | None = None) -> dict:
+def centre_baseline(data: str | os.PathLike, image_size: int, split: str = "test", dataset: str | None = None,
+                    image_root: str | os.PathLike | None = None) -> dict:
     """wsolevaluation's centre-Gaussian baseline, one centred Gaussian map for every image: what a
     map that ignores the image scores on this split. Box splits: {"v2": MaxBoxAccV2 %, "v1":
     MaxBoxAcc %, "n": images}; mask splits (OpenImages): {"pxap": %, "miou": %, "n": images}."""
-    sp = load_split(data, split, dataset=dataset)
+    sp = load_split(data, split, dataset=dataset, image_root=image_root)
     g = _centre_gaussian(image_size)
     if not sp.has_boxes:
         return _centre_masks(sp, g, image_size)
