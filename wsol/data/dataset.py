@@ -113,13 +113,28 @@ CubDataset = WSOLDataset  # the name before ILSVRC and OpenImages
 
 def seed_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: seed numpy and the dataset's albumentations pipeline from
-    the worker's torch seed, so augmentations repeat for a seeded DataLoader generator."""
+    the worker's torch seed, so augmentations repeat for a seeded DataLoader generator; OpenCV on
+    one thread per worker (the workers are the parallelism)."""
+    import cv2
+
+    cv2.setNumThreads(1)
     info = torch.utils.data.get_worker_info()
     seed = info.seed % 2**32
     np.random.seed(seed)
     transform = getattr(info.dataset, "transform", None)
     if hasattr(transform, "set_seed"):
         transform.set_seed(seed)
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.stack; inside a DataLoader worker straight into shared memory, as torch's default_collate
+    does (the batch then crosses to the main process without another copy)."""
+    out = None
+    if torch.utils.data.get_worker_info() is not None:
+        numel = sum(t.numel() for t in tensors)
+        storage = tensors[0]._typed_storage()._new_shared(numel, device=tensors[0].device)
+        out = tensors[0].new(storage).resize_(len(tensors), *tensors[0].shape)
+    return torch.stack(tensors, 0, out=out)
 
 
 def collate_samples(items: list[dict]) -> dict:
@@ -136,7 +151,7 @@ def collate_samples(items: list[dict]) -> dict:
         batch.update(image=torch.empty(0), label=torch.empty(0, dtype=torch.long), boxes=[], image_id=[],
                      index=torch.empty(0, dtype=torch.long), orig_size=[])
         return batch
-    batch["image"] = torch.stack([it["image"] for it in good])
+    batch["image"] = _stack([it["image"] for it in good])
     batch["label"] = torch.tensor([it["label"] for it in good], dtype=torch.long)
     batch["boxes"] = [it["boxes"] for it in good]
     batch["image_id"] = [it["image_id"] for it in good]
@@ -144,7 +159,7 @@ def collate_samples(items: list[dict]) -> dict:
     batch["orig_size"] = [it["orig_size"] for it in good]
     for key in ("mask", "ignore"):
         if all(key in it for it in good):
-            batch[key] = torch.stack([it[key] for it in good])
+            batch[key] = _stack([it[key] for it in good])
     return batch
 
 

@@ -35,7 +35,7 @@ class WSOLFormatError(DataFormatError):
 CubFormatError = WSOLFormatError  # the name before ILSVRC and OpenImages
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One image of a split.
 

@@ -119,6 +119,9 @@ class SampleTransform:
     def __call__(self, image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None = None) -> dict:
         H, W = image.shape[:2]
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if self.kind == "train" and mask is None and not len(boxes):  # ILSVRC / OpenImages train
+            return {"image": _to_tensor(self._image_only(image)), "boxes": torch.zeros((0, 4), dtype=torch.float32),
+                    "mask": None, "ignore": None}
         args = {"image": image}
         if mask is not None:
             args["mask"] = mask
@@ -144,6 +147,18 @@ class SampleTransform:
             "mask": None if m is None else torch.from_numpy(_foreground(m)),
             "ignore": None if m is None else torch.from_numpy(np.asarray(m) == IGNORE),
         }
+
+    def _image_only(self, image: np.ndarray) -> np.ndarray:
+        """``self.pipeline(image=image)["image"]`` without Compose's box and mask bookkeeping (a few % of a
+        training image's loading time): Compose's own probability draw, then the pipeline's transforms in
+        order, each with its own random state, so the same pixels and the same random stream."""
+        pipeline = self.pipeline
+        if not pipeline.py_random.random() < pipeline.p:  # as Compose.__call__ (p = 1: always runs)
+            return image
+        data = {"image": image}
+        for t in pipeline.transforms:
+            data = t(**data)
+        return data["image"]
 
     def __repr__(self) -> str:
         return f"SampleTransform(kind={self.kind!r}, image_size={self.image_size}, resize_size={self.resize_size})"
