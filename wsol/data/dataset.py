@@ -113,11 +113,8 @@ CubDataset = WSOLDataset  # the name before ILSVRC and OpenImages
 
 def seed_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: seed numpy and the dataset's albumentations pipeline from
-    the worker's torch seed, so augmentations repeat for a seeded DataLoader generator; OpenCV on
-    one thread per worker (the workers are the parallelism)."""
-    import cv2
-
-    cv2.setNumThreads(1)
+    the worker's torch seed, so augmentations repeat for a seeded DataLoader generator. (Not
+    cv2.setNumThreads here: in a forked worker of a parent whose OpenCV thread pool ran, it deadlocks.)"""
     info = torch.utils.data.get_worker_info()
     seed = info.seed % 2**32
     np.random.seed(seed)
