@@ -231,7 +231,6 @@ def test_resolve_max_rows_and_its_errors(trained):
 def test_cuda_row_probe_arithmetic(trained, monkeypatch):
     """The CUDA "auto" bound from one image's peak memory (torch.cuda faked; the model runs on the CPU)."""
     from wsol.attacks import attribution as att
-    from wsol.attacks import rows
 
     model, x, y = trained
     preset = small("art2020", attack_saliency={"steps": 6})
@@ -252,9 +251,9 @@ def test_cuda_row_probe_arithmetic(trained, monkeypatch):
 
     monkeypatch.setattr(att, "_step_direction", step)
     # usable = free 1e9 + cached (5e6 - 3e6); half of it / 250 kB a row
-    assert rows._probe_rows(model, x[:1], y[:1], preset, "topk", None) == int(0.5 * 1_002_000_000 / 250_000)
+    assert att._probe_rows(model, x[:1], y[:1], preset, "topk", None) == int(0.5 * 1_002_000_000 / 250_000)
     mem["per_row"] = 10**12                                        # not even one image fits half
-    assert rows._probe_rows(model, x[:1], y[:1], preset, "topk", None) == 6   # still one image's path
+    assert att._probe_rows(model, x[:1], y[:1], preset, "topk", None) == 6   # still one image's path
 
 
 def test_attack_result_does_not_depend_on_the_row_bound(trained):

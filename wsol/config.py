@@ -12,7 +12,6 @@ every float must be finite.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import types
@@ -23,8 +22,10 @@ from typing import Any, ClassVar
 
 import yaml
 
-from wsol.methods.ig_norm import IGNormConfig
-from wsol.methods.pgd import PGDConfig
+from wsol.methods import list_methods, method_settings
+from wsol.methods.art import ARTConfig
+from wsol.settings import (ANY, FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, UNIT, ConfigError, Range, _join,
+                           check_limits)
 
 __all__ = [
     "ARTConfig", "Config", "ConfigError", "Range", "DataConfig", "MethodConfig", "ModelConfig", "OptimConfig",
@@ -36,67 +37,7 @@ __all__ = [
 _FRACTION = re.compile(r"^\s*[-+]?\d+(\.\d*)?\s*/\s*\d+(\.\d*)?\s*$")
 
 
-class ConfigError(ValueError):
-    """A config file or override names an unknown key or gives a value of the wrong type or range.
-
-    ``key``: the dotted key (or section) the problem is in, when known ("" for the top level).
-    """
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-@dataclass(frozen=True)
-class Range:
-    """The valid values of a numeric setting: lo <= v <= hi (< where open); floats must also be finite."""
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def __contains__(self, v) -> bool:
-        if isinstance(v, float) and not math.isfinite(v):
-            return False
-        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
-            return False
-        return self.hi is None or (v < self.hi if self.hi_open else v <= self.hi)
-
-    def describe(self, integer: bool) -> str:
-        """E.g. 'an integer >= 1', 'a finite number in (0, 10]'."""
-        what = "an integer" if integer else "a finite number"
-        if self.lo is not None and self.hi is not None:
-            return f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
-        if self.lo is not None:
-            return f"{what} {'>' if self.lo_open else '>='} {self.lo:g}"
-        if self.hi is not None:
-            return f"{what} {'<' if self.hi_open else '<='} {self.hi:g}"
-        return what
-
-
-_ANY = Range()
-_NONNEG = Range(0)
-_POSITIVE = Range(0, lo_open=True)
-_ONE_UP = Range(1)
-_UNIT = Range(0, 1)
-_FRACTION_OPEN = Range(0, 1, lo_open=True)       # (0, 1]
-
-
-def check_limits(cls, values: dict, where: str = "") -> None:
-    """Raise ConfigError for a number in `values` outside `cls.LIMITS` (any number: finite)."""
-    limits = getattr(cls, "LIMITS", {})
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        valid = limits.get(key, _ANY)
-        if value not in valid:
-            raise ConfigError(f"{_join(where, key)} must be {valid.describe(isinstance(value, int))}, "
-                              f"got {value!r}", key=_join(where, key))
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
+_ANY, _NONNEG, _POSITIVE, _ONE_UP, _UNIT, _FRACTION_OPEN = ANY, NONNEG, POSITIVE, ONE_UP, UNIT, FRACTION_OPEN
 
 
 @dataclass
@@ -162,47 +103,24 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)  # more build_model options (width, large_feature_map, ...)
 
 
-@dataclass
-class ARTConfig:
-    """ART (REFERENCE.md §1). Defaults are the released CUB code's (`art2020`) values."""
-
-    CHOICES: ClassVar[dict] = {"projection": ("abs_mean", "signed"), "attr_inputs": ("pair", "adv_only"),
-                               "attack_bn_mode": ("train", "eval"), "attack_grad_wrt": ("raw", "normalized"),
-                               "bn_stats": ("all", "ce"),
-                               "mode": ("faithful", "fast")}
-    LIMITS: ClassVar[dict] = {"epsilon": _NONNEG, "step_size": _NONNEG, "steps": _NONNEG, "fast_steps": _NONNEG,
-                              "topk": _ONE_UP, "beta": _POSITIVE, "lam": _NONNEG,
-                              "fast_pair_fraction": _FRACTION_OPEN, "topk_fraction": _FRACTION_OPEN}
-
-    epsilon: float = 2 / 255           # L-inf radius of the training attack, [0,1] units
-    steps: int = 3                     # T attack iterations
-    step_size: float = 1.5 / 255       # alpha
-    topk: int = 15000                  # attacked entries of the projected map (of H*W or C*H*W)
-    topk_fraction: float | None = None  # if set, k = round(fraction * size): 15000/50176 ~ 0.299 keeps
-    beta: float = 1.0                  # Softplus beta for all input gradients (Q2: art2020 CUB = 1)
-    lam: float = 0.5                   # lambda on L_attr
-    projection: str = "abs_mean"       # "abs_mean" (CUB: mean_c|.|, H*W) or "signed" (CIFAR: C*H*W)
-    attr_inputs: str = "pair"          # "pair" (art2020: clean + adversarial, hard mining) or "adv_only"
-    attack_bn_mode: str = "train"      # Q1: "train" (art2020) or "eval" (default preset)
-    attack_grad_wrt: str = "raw"       # Q3: attack gradients w.r.t. "raw" x (art2020) or "normalized"
-    bn_stats: str = "all"              # which train-mode passes move BN running stats: "all" (art2020: the
-                                       # Softplus L_attr and attack passes too) or "ce" (the ReLU CE pass alone)
-    random_start: bool = True
-    mode: str = "faithful"             # "faithful" (the official algorithm) or "fast" (see wsol.methods.art)
-    fast_steps: int = 0                # fast mode: attack steps (0: random start only; mask from Softplus g1)
-    fast_pair_fraction: float = 0.25   # fast mode: fraction of pairs L_attr is estimated on (unbiased)
-
-    def __post_init__(self) -> None:
-        check_limits(type(self), vars(self), "art")
+def _method_config_class() -> type:
+    """MethodConfig: ``name`` plus one section per registered method with settings (its own
+    dataclass, defined beside the method), so adding a method adds its section here."""
+    fields_ = [("name", str, field(default="natural"))]
+    fields_ += [(name, cls, field(default_factory=cls)) for name, cls in method_settings().items()]
+    cls = dataclasses.make_dataclass("MethodConfig", fields_, namespace={"__post_init__": _check_method_name})
+    cls.__module__ = __name__
+    return cls
 
 
-@dataclass
-class MethodConfig:
-    name: str = "natural"
-    art: ARTConfig = field(default_factory=ARTConfig)
-    pgd: PGDConfig = field(default_factory=PGDConfig)
-    ig_norm: IGNormConfig = field(default_factory=IGNormConfig)
-    ig_sum_norm: IGNormConfig = field(default_factory=IGNormConfig)
+def _check_method_name(self) -> None:
+    if self.name not in list_methods():
+        raise ConfigError(f"method.name: {self.name!r} is not one of {', '.join(list_methods())}", key="method.name")
+
+
+MethodConfig = _method_config_class()
+MethodConfig.__doc__ = ("The training method (`method.name`, one of wsol.methods.list_methods()) and every "
+                        "registered method's settings (`method.<name>.<key>`).")
 
 
 @dataclass

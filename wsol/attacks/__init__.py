@@ -9,7 +9,7 @@ from .evaluation import evaluate_attribution_robustness
 from .pgd import NORMS, pgd_l2, pgd_linf, pgd_maximize, project
 from .precision import ATTACK_PRECISIONS
 from .presets import PRESET_DATASETS, PRESETS, RobustnessPreset, SaliencySettings, get_preset
-from .rows import resolve_max_rows
+from .attribution import resolve_max_rows
 from .saliency import saliency_map
 
 __all__ = [

@@ -17,10 +17,10 @@ from torch import nn
 from wsol.metrics.robustness import AttributionRobustnessEvaluator
 from wsol.models.base import model_device
 
-from .attribution import _target_region, attribution_attack
+from .attribution import _target_region, attribution_attack, resolve_max_rows
 from .precision import check_precision
 from .presets import RobustnessPreset
-from .rows import check_max_rows, resolve_max_rows
+from .rows import check_max_rows
 
 __all__ = ["evaluate_attribution_robustness"]
 

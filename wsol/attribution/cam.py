@@ -31,7 +31,20 @@ def cam(model: nn.Module, x: torch.Tensor, target: TargetLike,
     """
     t = prepare(model, x, target)
     with torch.set_grad_enabled(create_graph):
+        if callable(getattr(model, "class_maps", None)):   # a method's own map (ACoL, SPG)
+            return model.class_maps(x, t)[0]
         return cam_from_features(model, model.features(x), t)
+
+
+def cam_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CAM (B,h,w), logits (B,C)) from one forward, under no_grad; `target` None: the predicted
+    class. Uses the model's own `class_maps` where it has one (ACoL's, SPG's map)."""
+    with torch.no_grad():
+        if callable(getattr(model, "class_maps", None)):
+            return model.class_maps(x, target)
+        logits, feats = model.forward_with_features(x)
+        t = logits.argmax(1) if target is None else target
+        return cam_from_features(model, feats, t), logits
 
 
 def cam_from_features(model: nn.Module, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

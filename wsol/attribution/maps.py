@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ._common import TargetLike, as_target, check_images, grad_input, num_classes_of, objective
-from .cam import cam_from_features
+from .cam import cam_and_logits
 from .reduce import SUM_NORMALIZATIONS, art2020_gradient_map, gaussian_blur, reduce_channels, sum_normalize
 
 SMOOTHED_GRAD = "grad_art"
@@ -77,10 +77,7 @@ def _raw_tensor(model: nn.Module, x: torch.Tensor, target: torch.Tensor, salienc
 def _raw_tensor_and_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None, saliency: str,
                            protocol: str, reduction: str, **options) -> tuple[torch.Tensor, torch.Tensor]:
     if saliency == "cam" and not options:
-        with torch.no_grad():
-            logits, feats = model.forward_with_features(x)
-            maps = cam_from_features(model, feats, _or_predicted(target, logits))
-        return maps, logits
+        return cam_and_logits(model, x, target)
     if saliency == "grad" and protocol != "paper" and not options:
         inp = grad_input(x, create_graph=False)
         with torch.enable_grad():

@@ -62,11 +62,13 @@ class TrainingError(RuntimeError):
 
 # -- model and optimizer ---------------------------------------------------------------------------
 
-def build_training_model(cfg: Config, num_classes: int, needs_adl: bool = False) -> torch.nn.Module:
-    """build_model from `cfg.model`; pretrained weights missing -> error unless allow_random_init."""
+def build_training_model(cfg: Config, num_classes: int, method_options: dict | None = None) -> torch.nn.Module:
+    """build_model from `cfg.model` plus the method's `model_options()` (ADL layers, a method's
+    heads); pretrained weights missing -> error unless allow_random_init."""
     m = cfg.model
-    adl = m.adl or needs_adl
-    kwargs = dict(m.kwargs)
+    options = dict(method_options or {})
+    adl = m.adl or bool(options.pop("adl", False))
+    kwargs = {**m.kwargs, **options}
     if adl:
         kwargs.update(adl_drop_rate=m.adl_drop_rate, adl_gamma=m.adl_gamma, adl_positions=m.adl_positions)
     try:
@@ -79,10 +81,12 @@ def build_training_model(cfg: Config, num_classes: int, needs_adl: bool = False)
         log.warning("%s -- continuing from RANDOM INIT because model.allow_random_init is set", err)
         return build_model(m.arch, num_classes, pretrained=False, adl=adl, **kwargs)
     except TypeError as err:
-        raise ConfigError(f"model.kwargs {kwargs}: not accepted by arch {m.arch!r} ({err})") from err
+        raise ConfigError(f"model.kwargs {m.kwargs}: not accepted by arch {m.arch!r} ({err})") from err
     except ValueError as err:
         if m.pretrained_classifier and "pretrained_classifier" in str(err):
             raise ConfigError(str(err)) from err
+        if "architecture_type" in str(err) or "supports" in str(err):
+            raise ConfigError(f"method {cfg.method.name!r} with model.arch {m.arch!r}: {err}") from err
         raise
 
 
@@ -119,7 +123,7 @@ class Trainer:
             raise ConfigError(f"model.num_classes is {cfg.model.num_classes} but the data at {self.root} has "
                               f"{num_classes} classes")
         seed_everything(cfg.train.seed)
-        self.model = build_training_model(cfg, num_classes, self.method.needs_adl).to(self.device)
+        self.model = build_training_model(cfg, num_classes, self.method.model_options()).to(self.device)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg)
         self.state = RunState()
         if resume:

@@ -5,6 +5,8 @@
 """
 
 from . import natural, pgd, ig_norm, art  # noqa: F401  (register the methods, in this order)
-from .base import StepOutput, TrainingMethod, build_method, eval_mode, list_methods, register_method
+from .base import (StepOutput, TrainingMethod, build_method, eval_mode, list_methods, method_class, method_settings,
+                   register_method)
 
-__all__ = ["StepOutput", "TrainingMethod", "build_method", "eval_mode", "list_methods", "register_method"]
+__all__ = ["StepOutput", "TrainingMethod", "build_method", "eval_mode", "list_methods", "method_class",
+           "method_settings", "register_method"]

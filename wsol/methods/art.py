@@ -20,20 +20,56 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from wsol.models import smooth_activations
+from wsol.settings import FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, check_limits
 
 from .base import StepOutput, TrainingMethod, eval_mode, frozen_bn_stats, register_method
 
-__all__ = ["ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "cosine_distance_matrix",
+__all__ = ["ARTConfig", "ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "cosine_distance_matrix",
            "logit_gradients", "project", "topk_indices"]
 
 log = logging.getLogger(__name__)
 EPS = 1e-8  # added to each norm, as the official code
+
+
+@dataclass
+class ARTConfig:
+    """Method "art" (REFERENCE.md §1). Defaults are the released CUB code's (`art2020`) values."""
+
+    CHOICES: ClassVar[dict] = {"projection": ("abs_mean", "signed"), "attr_inputs": ("pair", "adv_only"),
+                               "attack_bn_mode": ("train", "eval"), "attack_grad_wrt": ("raw", "normalized"),
+                               "bn_stats": ("all", "ce"),
+                               "mode": ("faithful", "fast")}
+    LIMITS: ClassVar[dict] = {"epsilon": NONNEG, "step_size": NONNEG, "steps": NONNEG, "fast_steps": NONNEG,
+                              "topk": ONE_UP, "beta": POSITIVE, "lam": NONNEG,
+                              "fast_pair_fraction": FRACTION_OPEN, "topk_fraction": FRACTION_OPEN}
+
+    epsilon: float = 2 / 255           # L-inf radius of the training attack, [0,1] units
+    steps: int = 3                     # T attack iterations
+    step_size: float = 1.5 / 255       # alpha
+    topk: int = 15000                  # attacked entries of the projected map (of H*W or C*H*W)
+    topk_fraction: float | None = None  # if set, k = round(fraction * size): 15000/50176 ~ 0.299 keeps
+    beta: float = 1.0                  # Softplus beta for all input gradients (Q2: art2020 CUB = 1)
+    lam: float = 0.5                   # lambda on L_attr
+    projection: str = "abs_mean"       # "abs_mean" (CUB: mean_c|.|, H*W) or "signed" (CIFAR: C*H*W)
+    attr_inputs: str = "pair"          # "pair" (art2020: clean + adversarial, hard mining) or "adv_only"
+    attack_bn_mode: str = "train"      # Q1: "train" (art2020) or "eval" (default preset)
+    attack_grad_wrt: str = "raw"       # Q3: attack gradients w.r.t. "raw" x (art2020) or "normalized"
+    bn_stats: str = "all"              # which train-mode passes move BN running stats: "all" (art2020: the
+                                       # Softplus L_attr and attack passes too) or "ce" (the ReLU CE pass alone)
+    random_start: bool = True
+    mode: str = "faithful"             # "faithful" (the official algorithm) or "fast" (see wsol.methods.art)
+    fast_steps: int = 0                # fast mode: attack steps (0: random start only; mask from Softplus g1)
+    fast_pair_fraction: float = 0.25   # fast mode: fraction of pairs L_attr is estimated on (unbiased)
+
+    def __post_init__(self) -> None:
+        check_limits(type(self), vars(self), "art")
 
 
 # -- building blocks -----------------------------------------------------------------------
@@ -208,7 +244,7 @@ def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: tor
     return art_attr_loss(u, g1, g2, pair, cfg.projection)
 
 
-@register_method("art")
+@register_method("art", settings=ARTConfig)
 class ARTMethod(TrainingMethod):
     """ART: CE(x~) + lambda * L_attr (REFERENCE §1.2), configured by an ARTConfig.
 
@@ -221,12 +257,6 @@ class ARTMethod(TrainingMethod):
     fraction of the double-backward cost; CE still uses the whole batch. Cost and Grad
     localization against the faithful mode: benchmarks/RESULTS.md.
     """
-
-    def __init__(self, cfg=None) -> None:
-        if cfg is None:
-            from wsol.config import ARTConfig
-            cfg = ARTConfig()
-        super().__init__(cfg)
 
     def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """x~ for this step, in the configured BN mode (Q1)."""

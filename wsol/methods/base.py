@@ -8,12 +8,18 @@ A method turns one clean batch into a scalar loss:
 
 The model arrives in train mode. A method that needs eval mode for an inner attack switches
 and restores it itself (`eval_mode`). Methods hold no parameters; all their state is config.
+
+A method carries its own settings: ``@register_method("has", settings=HaSConfig)`` registers the
+class with a settings dataclass (validated by `wsol.config`: ``CHOICES`` and ``LIMITS`` class
+attributes, ``__post_init__`` for cross-field checks), which becomes the config section
+``method.<name>``. A method whose model differs from the plain CAM classifier says how in
+`model_options` (ADL layers; ACoL's and SPG's heads), which the trainer passes to `build_model`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -21,8 +27,8 @@ from torch import nn
 
 from wsol.models import running_bn_layers
 
-__all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "eval_mode",
-           "frozen_bn_stats"]
+__all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "method_class",
+           "method_settings", "eval_mode", "frozen_bn_stats"]
 
 
 @dataclass
@@ -43,11 +49,23 @@ class TrainingMethod:
     """Base class: `step(model, x, y) -> StepOutput`. Subclasses set `name`."""
 
     name = ""
+    #: the settings dataclass (None: the method has no settings); set by `register_method`
+    settings: type | None = None
     #: the model must be built with ADL layers (build_model(..., adl=True))
     needs_adl = False
 
     def __init__(self, cfg=None) -> None:
+        if cfg is None and self.settings is not None:
+            cfg = self.settings()
         self.cfg = cfg
+
+    def model_options(self) -> dict:
+        """Keyword arguments for `wsol.models.build_model` that this method's model needs
+        (e.g. ``{"architecture_type": "acol", "acol_threshold": 0.7}``); {} for a plain classifier."""
+        return {"adl": True} if self.needs_adl else {}
+
+    #: backbone (arch) names the method's model is defined for; None: every arch
+    supported_archs: tuple[str, ...] | None = None
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         raise NotImplementedError
@@ -56,16 +74,18 @@ class TrainingMethod:
         return f"{type(self).__name__}({self.cfg!r})"
 
 
-_METHODS: dict[str, Callable[..., TrainingMethod]] = {}
+_METHODS: dict[str, type[TrainingMethod]] = {}
 
 
-def register_method(name: str):
-    """Class decorator: register a TrainingMethod subclass under `name`."""
+def register_method(name: str, settings: type | None = None):
+    """Class decorator: register a TrainingMethod subclass under `name`, with its settings
+    dataclass `settings` (config section ``method.<name>``; None: no settings)."""
 
     def wrap(cls):
         if name in _METHODS:
             raise ValueError(f"method {name!r} is already registered")
         cls.name = name
+        cls.settings = settings
         _METHODS[name] = cls
         return cls
 
@@ -77,12 +97,25 @@ def list_methods() -> list[str]:
     return list(_METHODS)
 
 
-def build_method(name: str, cfg=None) -> TrainingMethod:
-    """The method `name`, configured from `cfg` (a wsol.config.MethodConfig or None for defaults)."""
+def method_class(name: str) -> type[TrainingMethod]:
+    """The registered class of method `name` (ValueError naming the valid ones)."""
     if name not in _METHODS:
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(list_methods())}")
-    cls = _METHODS[name]
-    sub = getattr(cfg, name, None) if cfg is not None else None
+    return _METHODS[name]
+
+
+def method_settings() -> dict[str, type]:
+    """Method name -> its settings dataclass, for every registered method that has settings."""
+    return {name: cls.settings for name, cls in _METHODS.items() if cls.settings is not None}
+
+
+def build_method(name: str, cfg=None) -> TrainingMethod:
+    """The method `name`, configured from `cfg`: the run config's method section (its
+    attribute `name`, e.g. ``cfg.method.art``), the settings object itself, or None (defaults)."""
+    cls = method_class(name)
+    sub = cfg
+    if cfg is not None and (cls.settings is None or not isinstance(cfg, cls.settings)):
+        sub = getattr(cfg, name, None)
     return cls(sub)
 
 

@@ -197,7 +197,7 @@ def ig_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: IGNormCon
                             "linf", cfg.random_start)
 
 
-@register_method("ig_norm")
+@register_method("ig_norm", settings=IGNormConfig)
 class IGNormMethod(TrainingMethod):
     """IG-NORM: CE(x) + lam * mean_b |IG(x, x'_b)|_1; logits of x; stats {"ce", "ig_norm"}."""
 
@@ -221,7 +221,7 @@ class IGNormMethod(TrainingMethod):
         return StepOutput(loss, logits.detach(), {"ce": ce.item(), "ig_norm": norm.item()})
 
 
-@register_method("ig_sum_norm")
+@register_method("ig_sum_norm", settings=IGNormConfig)
 class IGSumNormMethod(IGNormMethod):
     """IG-SUM-NORM: CE(x') + lam * mean_b |IG(x, x'_b)|_1; logits of x'; stats {"ce", "ig_norm"}."""
 

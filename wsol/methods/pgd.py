@@ -70,7 +70,7 @@ class PGDConfig:
         return cls(**{"epsilon": 8 / 255, "steps": 10, "step_size": 2 / 255, **overrides})
 
 
-@register_method("pgd")
+@register_method("pgd", settings=PGDConfig)
 class PGDMethod(TrainingMethod):
     """CE(f(x'), y) with x' = L-inf PGD on CE; logits are those of x'; stats {"ce"}."""
 

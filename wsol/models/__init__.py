@@ -12,7 +12,8 @@ from .activations import SmoothLeakyReLU, SmoothReLU, smooth_activations
 from .adl import ADL
 from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel, model_device, running_bn_layers
 from .pretrained import LoadReport, PretrainedWeightsMissing, load_pretrained
-from .registry import build_model, list_models, register_model
+from .registry import (build_model, list_architecture_types, list_models, register_architecture_type,
+                       register_model)
 from .second_order import input_second_order, lean_conv2d
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "build_model",
     "input_second_order",
     "lean_conv2d",
+    "list_architecture_types",
     "list_models",
     "load_pretrained",
     "model_device",
+    "register_architecture_type",
     "register_model",
     "running_bn_layers",
     "smooth_activations",

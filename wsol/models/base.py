@@ -4,6 +4,12 @@ A model takes images in [0, 1] and normalizes them itself, so attacks and
 attributions work in pixel space. Its head is always global average pooling
 followed by one `nn.Linear`, so `logits == classifier(features.mean((2, 3)))`
 holds exactly and CAM needs no hooks.
+
+A model whose evaluated map is not that CAM (ACoL's two branches, wsolevaluation's
+"return_cam" of a method's own heads) defines ``class_maps(x, target) -> (maps (B,h,w),
+logits (B,C))``; `wsol.attribution`'s "cam" then uses it, so every caller gets the method's
+map from the one heatmap function. `head(features(x)) == forward(x)` must still hold, for the
+gradient maps and Grad-CAM.
 """
 
 from __future__ import annotations

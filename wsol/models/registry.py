@@ -15,6 +15,8 @@ from typing import Any
 from .base import WSOLModel
 
 _MODELS: dict[str, Callable[..., WSOLModel]] = {}
+# architecture type -> builder fn(arch, num_classes, **kwargs) (wsolevaluation's `architecture_type`)
+_ARCH_TYPES: dict[str, Callable[..., WSOLModel]] = {}
 TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
 
@@ -27,6 +29,25 @@ def register_model(fn: Callable[..., WSOLModel]) -> Callable[..., WSOLModel]:
     return fn
 
 
+def register_architecture_type(name: str):
+    """Decorator: register a builder ``fn(arch, num_classes, **kwargs) -> WSOLModel`` for the
+    architecture type `name` (a method's own heads on a backbone, e.g. "acol", "spg"); the
+    builder raises ValueError naming the archs it supports."""
+
+    def wrap(fn: Callable[..., WSOLModel]) -> Callable[..., WSOLModel]:
+        if name == "cam" or name in _ARCH_TYPES:
+            raise ValueError(f"architecture type {name!r} is already registered")
+        _ARCH_TYPES[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_architecture_types() -> list[str]:
+    """"cam" (the plain GAP classifier, ADL included) and every registered architecture type."""
+    return ["cam", *_ARCH_TYPES]
+
+
 def list_models() -> list[str]:
     """Registered architecture names, sorted (timm models are used as `timm:<name>`)."""
     return sorted(_MODELS)
@@ -34,7 +55,7 @@ def list_models() -> list[str]:
 
 def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLike = False,
                 adl: bool = False, keep_head: bool = False, pretrained_classifier: bool = False,
-                **kwargs: Any) -> WSOLModel:
+                architecture_type: str = "cam", **kwargs: Any) -> WSOLModel:
     """Build a WSOL model.
 
     Args:
@@ -50,6 +71,9 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
         pretrained_classifier: with `pretrained`, also load the pretrained classifier (its shape
             must fit: ImageNet's 1000 classes), as wsolevaluation does for ResNet50 on ILSVRC; it is
             still trained (fine-tuned), unlike `keep_head`.
+        architecture_type: "cam" (the GAP classifier) or a registered type
+            (`list_architecture_types()`: a method's heads on the backbone `arch`, e.g. "acol",
+            "spg"); their options (e.g. `acol_threshold`) come in `kwargs`.
         **kwargs: architecture options, e.g. `width`, `large_feature_map`, `mean`, `std`,
             `adl_drop_rate`, `adl_gamma`, `adl_positions`; timm models pass the rest to
             `timm.create_model`.
@@ -68,6 +92,13 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
         from .imagenet import build_imagenet
         model = build_imagenet(arch, num_classes, pretrained, **kwargs)
         pretrained = False  # loaded with the head
+    elif architecture_type != "cam":
+        if architecture_type not in _ARCH_TYPES:
+            raise ValueError(f"unknown architecture_type {architecture_type!r}; valid: "
+                             f"{', '.join(list_architecture_types())}")
+        if adl:
+            raise ValueError(f"architecture_type {architecture_type!r} has no ADL layers (adl=True is 'cam' only)")
+        model = _ARCH_TYPES[architecture_type](arch, num_classes, **kwargs)
     elif arch.startswith(TIMM_PREFIX):
         from .timm_models import build_timm
         model = build_timm(arch[len(TIMM_PREFIX):], num_classes, pretrained, adl, **kwargs)
@@ -79,7 +110,9 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
                          "torchvision classifier")
     model.arch = arch
     model.build_args = dict(arch=arch, num_classes=num_classes, adl=adl, **kwargs)
-    if keep_head and model.build_args["arch"] in _MODELS:
+    if architecture_type != "cam":
+        model.build_args["architecture_type"] = architecture_type
+    if keep_head and model.build_args["arch"] in _MODELS and architecture_type == "cam":
         if not pretrained or pretrained is True:
             raise ValueError(f"keep_head=True needs a weights file that holds {arch}'s whole network, "
                              f"head included (got pretrained={pretrained!r})")
