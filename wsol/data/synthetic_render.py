@@ -333,6 +333,23 @@ def _away_from(rng: np.random.Generator, bw: float, bh: float, avoid: np.ndarray
     return x0, y0
 
 
+def clutter(rng: np.random.Generator, img: np.ndarray, avoid: np.ndarray,
+            num_distractors: tuple[int, int]) -> np.ndarray:
+    """Background clutter, not a cue: with p 0.5 a faint texture over the whole image (blend 0.1-0.25),
+    then `num_distractors` (lo, hi inclusive) distractor shapes kept off the box `avoid` (x0,y0,x1,y1).
+    Shared by the CUB-format and the wsolevaluation-layout generators (same random draws, in order)."""
+    height, width = img.shape[:2]
+    short = min(width, height)
+    if rng.random() < 0.5:
+        tex = _texture(rng, TEXTURES[int(rng.integers(len(TEXTURES)))], _period(rng, "any", short),
+                       (rng.uniform(0, width), rng.uniform(0, height)), short / 4, width, height)
+        b = rng.uniform(0.1, 0.25)
+        img = img * (1 - b) + _two_tone(tex, *_colour_pair(rng)) * b
+    for _ in range(int(rng.integers(num_distractors[0], num_distractors[1] + 1))):
+        img = _distractor(rng, img, avoid)
+    return img
+
+
 def _distractor(rng: np.random.Generator, img: np.ndarray, avoid: np.ndarray) -> np.ndarray:
     """Draw one distractor onto ``img`` (float32 H,W,3): a plain blob, a stroke, a class
     shape with a plain fill, or a class texture inside a blob. Never both class cues."""
@@ -417,13 +434,7 @@ def render_sample(spec: ClassSpec, rng: np.random.Generator, width: int, height:
     allp = np.concatenate(polys)
     obj_box = np.concatenate([allp.min(0), allp.max(0)])
     short = min(width, height)
-    if rng.random() < 0.5:  # faint texture over the whole background: clutter, not a cue
-        tex = _texture(rng, TEXTURES[int(rng.integers(len(TEXTURES)))], _period(rng, "any", short),
-                       (rng.uniform(0, width), rng.uniform(0, height)), short / 4, width, height)
-        b = rng.uniform(0.1, 0.25)
-        img = img * (1 - b) + _two_tone(tex, *_colour_pair(rng)) * b
-    for _ in range(int(rng.integers(num_distractors[0], num_distractors[1] + 1))):
-        img = _distractor(rng, img, obj_box)
+    img = clutter(rng, img, obj_box, num_distractors)
     cover = _raster(polys, width, height)
     centre = tuple((obj_box[:2] + obj_box[2:]) / 2)
     radius = math.sqrt(np.prod(obj_box[2:] - obj_box[:2])) / 2

@@ -91,13 +91,12 @@ from .synthetic_render import (
     _POLYGONS,
     _TAIL_PROB,
     MAX_CLASSES as _RENDER_CLASSES,
-    TEXTURES,
     ClassSpec,
     _background,
     _check_int,
+    clutter,
     _colour_pair,
     _composite,
-    _distractor,
     _finish,
     _luma,
     _period,
@@ -343,14 +342,7 @@ def render_scene(cls: ObjectClass, rng: np.random.Generator, width: int, height:
         placed.append((polys, cell))
     first = np.concatenate(placed[0][0])
     avoid = np.concatenate([first.min(0), first.max(0)])
-    short = min(width, height)
-    if rng.random() < 0.5:  # faint texture over the whole background: clutter, not a cue
-        tex = _texture(rng, TEXTURES[int(rng.integers(len(TEXTURES)))], _period(rng, "any", short),
-                       (rng.uniform(0, width), rng.uniform(0, height)), short / 4, width, height)
-        b = rng.uniform(0.1, 0.25)
-        img = img * (1 - b) + _two_tone(tex, *_colour_pair(rng)) * b
-    for _ in range(int(rng.integers(num_distractors[0], num_distractors[1] + 1))):
-        img = _distractor(rng, img, avoid)
+    img = clutter(rng, img, avoid, num_distractors)
     masks = []
     for polys, cell in placed:
         img, mask = _draw_object(rng, img, cls, polys, cell)
