@@ -1,13 +1,19 @@
 #!/usr/bin/env python
-"""Time one training step (forward, backward, SGD update) of natural, pgd and art on one model.
+"""Time one training step (forward, backward, SGD update) of the registered training methods on one model.
 
     python benchmarks/bench_train_step.py                       # resnet_tiny, 64 px, batch 32, CPU
     python benchmarks/bench_train_step.py --arch resnet50 --size 224 --batch 32 --device cuda --amp none bf16
+    python benchmarks/bench_train_step.py --methods natural has cutmix acol spg   # the wsolevaluation methods
 
 Prints one line per method, `<method> <ms per step> <ratio to natural>`, then a table that is
-appended to benchmarks/RESULTS.md with the machine, date and command. Methods use the paper's
-CUB settings (ART: eps 2/255, T 3, alpha 1.5/255, top-k 29.9% of pixels, pair + hard mining;
-PGD: 7 steps) on random images; `art_fast` is ART's fast mode (random start, no attack steps).
+appended to benchmarks/RESULTS.md with the machine, date and command. Every registered method
+(`wsol.methods.list_methods()`) has a row under its own name, at its default settings (the
+paper's CUB settings: PGD 7 steps; HaS, ACoL, SPG, CutMix: wsolevaluation's defaults) plus the
+per-method overrides in `OVERRIDES` (ART: top-k 29.9% of pixels; eps 2/255, T 3, alpha 1.5/255,
+pair + hard mining); `VARIANTS` adds rows such as `art_fast`, ART's fast mode (random start,
+no attack steps). Each method's model is built as the trainer builds it (`build_training_model`
+with the method's `model_options()`: ADL layers, ACoL's and SPG's heads), from the same seed;
+a method whose `supported_archs` excludes --arch is skipped with a note. Images are random.
 With several --amp values each method is timed under each (CUDA bf16 autocast: images/s matter
 most there).
 """
@@ -24,8 +30,8 @@ from pathlib import Path
 import torch
 
 from wsol.config import load_config
-from wsol.methods import build_method
-from wsol.models import build_model
+from wsol.engine.train import build_training_model
+from wsol.methods import build_method, list_methods, method_class
 
 try:
     from _record import append_entry
@@ -33,15 +39,25 @@ except ImportError:  # imported as benchmarks.bench_train_step or by path: bench
     from benchmarks._record import append_entry
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-METHODS = {  # name -> config overrides on top of the defaults
-    "natural": ["method.name=natural"],
-    "pgd": ["method.name=pgd"],
-    "art": ["method.name=art", "method.art.topk_fraction=0.299"],
-    "art_fast": ["method.name=art", "method.art.topk_fraction=0.299", "method.art.mode=fast"],
-    "art_adv_only": ["method.name=art", "method.art.topk_fraction=0.299", "method.art.attr_inputs=adv_only"],
-    "adl": ["method.name=adl"],
-    "ig_norm": ["method.name=ig_norm"],
+# method -> config overrides on top of its defaults (the cost the paper's setting implies)
+OVERRIDES = {"art": ["method.art.topk_fraction=0.299"]}
+# extra rows: label -> (registered method, overrides on top of its OVERRIDES)
+VARIANTS = {
+    "art_fast": ("art", ["method.art.mode=fast"]),
+    "art_adv_only": ("art", ["method.art.attr_inputs=adv_only"]),
 }
+
+
+def method_table() -> dict[str, list[str]]:
+    """Row label -> config overrides: one row per registered method, then the VARIANTS."""
+    table = {name: [f"method.name={name}", *OVERRIDES.get(name, [])] for name in list_methods()}
+    for label, (name, extra) in VARIANTS.items():
+        if name in table:
+            table[label] = [*table[name], *extra]
+    return table
+
+
+METHODS = method_table()
 
 
 def sync(device: torch.device) -> None:
@@ -49,9 +65,20 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_method(name: str, model, x, y, device, amp: str, warmup: int, iters: int) -> list[float]:
-    cfg = load_config(None, METHODS[name])
+def build(name: str, arch: str, classes: int, seed: int, device: torch.device):
+    """(method, model in train mode) for row `name`, the model built as the trainer builds it;
+    None when the method does not support `arch`."""
+    cfg = load_config(None, [*METHODS[name], f"model.arch={arch}"])
+    supported = method_class(cfg.method.name).supported_archs
+    if supported is not None and arch not in supported:
+        return None
     method = build_method(cfg.method.name, cfg.method)
+    torch.manual_seed(seed)
+    model = build_training_model(cfg, classes, method.model_options()).to(device).train()
+    return method, model
+
+
+def time_method(method, model, x, y, device, amp: str, warmup: int, iters: int) -> list[float]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
     ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp == "bf16" else \
         (lambda: torch.autocast(device.type, enabled=False))
@@ -94,14 +121,17 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    model = build_model(args.arch, args.classes).to(device).train()
     x = torch.rand(args.batch, 3, args.size, args.size, device=device)
     y = torch.randint(0, args.classes, (args.batch,), device=device)
     rows = []
     for amp in args.amp:
         base = None
         for name in args.methods:
-            times = time_method(name, model, x, y, device, amp, args.warmup, args.iters)
+            built = build(name, args.arch, args.classes, args.seed, device)
+            if built is None:
+                print(f"{name}: skipped (does not support arch {args.arch})", flush=True)
+                continue
+            times = time_method(*built, x, y, device, amp, args.warmup, args.iters)
             ms = 1000 * statistics.median(times)
             base = ms if name == "natural" else base
             ratio = ms / base if base else float("nan")

@@ -57,6 +57,7 @@ from wsol.engine.table import (
     with_paper_rows,
 )
 from wsol.engine.train import finished_run, resumable_run
+from wsol.methods import method_runs
 
 try:
     from _record import append_entry, git_commit, machine
@@ -65,15 +66,10 @@ except ImportError:  # imported as benchmarks.wsol_table or by path: benchmarks/
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("RESULTS.md")
-METHOD_ARGS = {
-    "natural": ["--method", "natural"],
-    "pgd": ["--method", "pgd"],
-    "adl": ["--method", "adl"],
-    "art": ["--method", "art", "--set", "method.art.mode=fast"],
-    "art_faithful": ["--method", "art", "--set", "method.art.mode=faithful"],
-    "ig_norm": ["--method", "ig_norm"],
-    "ig_sum_norm": ["--method", "ig_sum_norm"],
-}
+# run label -> train_wsol.py arguments, from the method registry (wsol.methods.method_runs: every
+# registered method, plus ART's "art" = fast mode and "art_faithful")
+METHOD_ARGS = {label: ["--method", sets[0].partition("=")[2], *(a for kv in sets[1:] for a in ("--set", kv))]
+               for label, sets in method_runs().items()}
 LABELS = {"art": "art (fast)", "art_faithful": "art (faithful)"}  # row names in the printed tables
 CONFIGS = REPO / "configs" / "demo"
 

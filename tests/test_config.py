@@ -81,9 +81,21 @@ def test_shipped_configs_load():
     root = Path(__file__).resolve().parents[1] / "configs"
     files = sorted(root.rglob("*.yaml"))
     assert len(files) >= 10
+    from wsol.methods import list_methods
+
     for f in files:
         cfg = load_config(f)
-        assert cfg.method.name in ("natural", "art", "pgd", "adl", "ig_norm", "ig_sum_norm")
+        assert cfg.method.name in list_methods()
+    # every WSOL method x backbone has its preset on each WSOL dataset (issue 24: wsolevaluation's methods)
+    for ds in ("cub", "ilsvrc", "openimages"):
+        names = {f.stem for f in (root / ds).glob("*.yaml")}
+        want = {f"{a}_{m}" for a in ("vgg_gap", "resnet50", "inception_v3")
+                for m in ("natural", "adl", "art", "pgd", "has", "acol", "spg", "cutmix")}
+        assert want <= names, sorted(want - names)
+        for name in names:
+            c = load_config(root / ds / f"{name}.yaml")
+            assert name.startswith(c.model.arch + "_"), (ds, name, c.model.arch)
+            assert c.method.name == name[len(c.model.arch) + 1:], (ds, name, c.method.name)
     art = load_config(root / "cub" / "resnet50_art.yaml")
     a = art.method.art
     assert (a.epsilon, a.steps, a.step_size, a.topk, a.beta, a.lam) == pytest.approx(
@@ -100,7 +112,8 @@ def test_shipped_configs_load():
             c = load_config(root / ds / f"{name}.yaml")
             assert c.data.dataset == ds and c.data.val_per_class == 0 and c.val.select_metric == "last"
             assert (c.train.epochs, c.optim.lr_step, c.train.batch_size) == (10, 3, 32)
-            assert c.optim.weight_decay == (5e-4 if name.startswith("vgg") else 1e-4)
-            assert c.model.pretrained_classifier == (ds == "ilsvrc" and name in ("resnet50_natural", "resnet50_adl"))
+            assert c.optim.weight_decay == (1e-4 if name.startswith("resnet50") else 5e-4)
+            assert c.model.pretrained_classifier == (ds == "ilsvrc" and name in (
+                "resnet50_natural", "resnet50_adl", "resnet50_has", "resnet50_cutmix"))
     oi = load_config(root / "openimages" / "vgg_gap_natural.yaml")
     assert oi.optim.lr == 0.00227913316 and "cam" in oi.val.saliencies   # the README's OpenImages command

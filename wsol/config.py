@@ -98,7 +98,7 @@ class ModelConfig:
                                          # wsolevaluation does for ResNet50 CAM/HaS/CutMix/ADL on ILSVRC
     adl: bool = False                  # forced on by method "adl"
     adl_drop_rate: float = 0.75
-    adl_gamma: float | None = None     # None: the architecture's paper value (VGG 0.8, ResNet 0.9)
+    adl_gamma: float | None = None     # None: the architecture's paper value (VGG 0.8, ResNet 0.9, InceptionV3 0.9)
     adl_positions: str = "wsoleval"
     kwargs: dict = field(default_factory=dict)  # more build_model options (width, large_feature_map, ...)
 

@@ -41,7 +41,7 @@ from wsol.models import list_models
 from wsol.models.registry import TIMM_PREFIX
 
 log = logging.getLogger("train_wsol")
-PAPER_ARCHS = ("vgg_gap", "resnet50", "vgg_gap_bn")
+PAPER_ARCHS = ("vgg_gap", "resnet50", "vgg_gap_bn", "inception_v3")
 PRESET_ARCH = {"vgg_gap_bn": "vgg_gap"}   # archs that take another arch's configs/cub presets
 
 

@@ -4,9 +4,9 @@
     out = method.step(model, x, y)                 # StepOutput(loss, logits, stats)
 """
 
-from . import natural, pgd, ig_norm, art  # noqa: F401  (register the methods, in this order)
-from .base import (StepOutput, TrainingMethod, build_method, eval_mode, list_methods, method_class, method_settings,
-                   register_method)
+from . import natural, pgd, ig_norm, art, has, acol, spg, cutmix  # noqa: F401  (register the methods, in this order)
+from .base import (StepOutput, TrainingMethod, build_method, eval_mode, list_methods, method_class, method_runs,
+                   method_settings, register_method)
 
 __all__ = ["StepOutput", "TrainingMethod", "build_method", "eval_mode", "list_methods", "method_class",
-           "method_settings", "register_method"]
+           "method_runs", "method_settings", "register_method"]

@@ -28,7 +28,7 @@ from torch import nn
 from wsol.models import running_bn_layers
 
 __all__ = ["StepOutput", "TrainingMethod", "register_method", "build_method", "list_methods", "method_class",
-           "method_settings", "eval_mode", "frozen_bn_stats"]
+           "method_runs", "method_settings", "eval_mode", "frozen_bn_stats"]
 
 
 @dataclass
@@ -66,6 +66,9 @@ class TrainingMethod:
 
     #: backbone (arch) names the method's model is defined for; None: every arch
     supported_archs: tuple[str, ...] | None = None
+    #: named runs of this method for the demo and the table benchmark: label -> `--set` overrides
+    #: on top of ``method.name=<name>`` (None: one run, labelled with the method's name)
+    run_variants: dict[str, list[str]] | None = None
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         raise NotImplementedError
@@ -107,6 +110,17 @@ def method_class(name: str) -> type[TrainingMethod]:
 def method_settings() -> dict[str, type]:
     """Method name -> its settings dataclass, for every registered method that has settings."""
     return {name: cls.settings for name, cls in _METHODS.items() if cls.settings is not None}
+
+
+def method_runs() -> dict[str, list[str]]:
+    """Every registered method's runs for the demo and the table benchmark, in registration
+    order: label -> config overrides (``method.name=...`` first), e.g. "art" (the fast mode) and
+    "art_faithful" from ART's `run_variants`."""
+    runs = {}
+    for name, cls in _METHODS.items():
+        for label, extra in (cls.run_variants or {name: []}).items():
+            runs[label] = [f"method.name={name}", *extra]
+    return runs
 
 
 def build_method(name: str, cfg=None) -> TrainingMethod:

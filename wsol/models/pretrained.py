@@ -27,6 +27,7 @@ TORCHVISION_WEIGHTS = {
     "resnet18": ("ResNet18_Weights", "IMAGENET1K_V1"),
     "vgg_gap": ("VGG16_Weights", "IMAGENET1K_V1"),
     "vgg_gap_bn": ("VGG16_BN_Weights", "IMAGENET1K_V1"),
+    "inception_v3": ("Inception_V3_Weights", "IMAGENET1K_V1"),
 }
 _HEAD_PREFIXES = ("fc.", "classifier.")
 
