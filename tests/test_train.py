@@ -297,7 +297,25 @@ def test_finished_run_reuses_only_the_same_config(tmp_path):
     other = load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=4", "method.art.lam=2"])
     with pytest.raises(RunConfigMismatch) as err:
         finished_run(run, other)
-    assert "train.epochs: 3 there, 4 asked" in str(err.value) and "method.art.lam" in str(err.value)
+    # a natural run: the settings of methods it does not use are not part of its identity
+    assert "train.epochs: 3 there, 4 asked" in str(err.value) and "method.art" not in str(err.value)
+    assert finished_run(run, load_config(REPO / "configs" / "demo" / "base.yaml",
+                                         ["train.epochs=3", "method.art.lam=2"])) == {"epochs": 3}
+    # a run saved before a method was registered has no section for it: still the same config
+    import yaml
+
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["method"]["spg"], saved["method"]["has"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert finished_run(run, cfg) == {"epochs": 3}
+    # the run's own method's settings do count
+    art = run.parent / "art"
+    art_cfg = load_config(REPO / "configs" / "demo" / "base.yaml", ["train.epochs=3", "method.name=art"])
+    save_config(art_cfg, art / "config.yaml")
+    (art / "report.json").write_text(json.dumps({"epochs": 3}))
+    with pytest.raises(RunConfigMismatch, match="method.art.lam: 0.5 there, 2.0 asked"):
+        finished_run(art, load_config(REPO / "configs" / "demo" / "base.yaml",
+                                      ["train.epochs=3", "method.name=art", "method.art.lam=2"]))
     assert str(run) in str(err.value)
 
 
