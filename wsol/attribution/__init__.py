@@ -19,52 +19,12 @@ keeps the graph for training and attacks (use `smooth_activations` for second or
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
-
-from ._common import TargetLike
 from .cam import cam, gradcam, gradcampp
 from .gradient import input_gradient, smoothgrad
+from .maps import THRESHOLDS, default_threshold, raw_maps, raw_maps_and_logits, saliency_maps, saliency_names
+from .methods import ATTRIBUTION_METHODS, attribute, get_method
 from .path import gradient_shap, integrated_gradients
 from .reduce import REDUCTIONS, art2020_gradient_map, box_filter3, gaussian_blur, reduce_channels
-
-ATTRIBUTION_METHODS: dict[str, Callable[..., torch.Tensor]] = {
-    "grad": input_gradient,
-    "cam": cam,
-    "gradcam": gradcam,
-    "gradcampp": gradcampp,
-    "ig": integrated_gradients,
-    "smoothgrad": smoothgrad,
-    "gradshap": gradient_shap,
-}
-
-
-def get_method(name: str) -> Callable[..., torch.Tensor]:
-    """The attribution function registered as `name`; ValueError names the valid ones."""
-    try:
-        return ATTRIBUTION_METHODS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown attribution method {name!r}; valid: "
-                         f"{', '.join(ATTRIBUTION_METHODS)}") from None
-
-
-def attribute(name: str, model: nn.Module, x: torch.Tensor, target: TargetLike,
-              **options: Any) -> torch.Tensor:
-    """Run the method registered as `name`: (B,3,H,W) or (B,h,w), see the module doc."""
-    return get_method(name)(model, x, target, **options)
-
-
-from .maps import (  # noqa: E402  (maps.py uses `attribute` from this module)
-    THRESHOLDS,
-    default_threshold,
-    raw_maps,
-    raw_maps_and_logits,
-    saliency_maps,
-    saliency_names,
-)
 
 __all__ = [
     "THRESHOLDS",

@@ -28,6 +28,7 @@ from torch import nn
 
 from ._common import TargetLike, as_target, check_images, grad_input, num_classes_of, objective
 from .cam import cam_and_logits
+from .methods import ATTRIBUTION_METHODS, attribute
 from .reduce import SUM_NORMALIZATIONS, art2020_gradient_map, gaussian_blur, reduce_channels, sum_normalize
 
 SMOOTHED_GRAD = "grad_art"
@@ -55,8 +56,6 @@ def default_threshold(saliency: str, protocol: str = "paper") -> float:
 
 def saliency_names() -> tuple[str, ...]:
     """Every saliency `saliency_maps` takes."""
-    from . import ATTRIBUTION_METHODS
-
     return (*ATTRIBUTION_METHODS, SMOOTHED_GRAD)
 
 
@@ -66,8 +65,6 @@ def _raw_tensor(model: nn.Module, x: torch.Tensor, target: torch.Tensor, salienc
     if saliency == SMOOTHED_GRAD or (saliency == "grad" and protocol == "paper"):
         # the official pipeline uses the predicted class (REFERENCE §5.2 step 1)
         return art2020_gradient_map(model, x, batch_global=saliency == "grad").detach()
-    from . import attribute
-
     out = attribute(saliency, model, x, target, **options)
     if out.ndim == 4:
         out = reduce_channels(out, reduction)
