@@ -55,7 +55,8 @@ class Segmenter(nn.Module):
 
 def build_segmenter(arch: str = "deeplabv3_wsol", num_classes: int = 2, backbone: str = "resnet_tiny",
                     atrous_rates: tuple[int, ...] = (2, 4, 6), init: str | os.PathLike | None = None,
-                    backbone_weights: bool | str | os.PathLike = False, trunk_classes: int = 1) -> Segmenter:
+                    backbone_weights: bool | str | os.PathLike = False, trunk_classes: int = 1,
+                    trunk_options: dict[str, Any] | None = None) -> Segmenter:
     """Build a segmenter.
 
     Args:
@@ -69,6 +70,9 @@ def build_segmenter(arch: str = "deeplabv3_wsol", num_classes: int = 2, backbone
             a file for the backbone; deeplabv3_wsol: the same for ``build_model(backbone, ...)``.
         trunk_classes: deeplabv3_wsol: the class count of the trunk's (unused) classifier, kept so
             a saved segmenter rebuilds with the same tensors.
+        trunk_options: deeplabv3_wsol: the trunk's other `build_model` options (taken from the
+            ``init`` checkpoint: e.g. ``architecture_type="acol"`` with its heads, a width), so a
+            saved segmenter rebuilds the same trunk.
     """
     if arch not in SEGMENTERS:
         raise ValueError(f"unknown segmenter {arch!r}; valid: {', '.join(SEGMENTERS)}")
@@ -80,11 +84,14 @@ def build_segmenter(arch: str = "deeplabv3_wsol", num_classes: int = 2, backbone
             trunk, meta = load_checkpoint(init)
             if meta["arch"] != backbone:
                 raise ValueError(f"--init {init} is a {meta['arch']} checkpoint, but the backbone is {backbone!r}")
+            trunk_options = {k: v for k, v in meta["build_args"].items() if k not in ("arch", "num_classes")}
         else:
-            trunk = build_model(backbone, trunk_classes, pretrained=backbone_weights)
-        channels = trunk.classifier_weight.shape[1]
+            trunk = build_model(backbone, trunk_classes, pretrained=backbone_weights, **(trunk_options or {}))
+        channels = trunk.feature_channels
         net = tvseg.DeepLabV3(_TrunkBackbone(trunk), DeepLabHead(channels, num_classes, tuple(atrous_rates)))
         args.update(backbone=backbone, atrous_rates=[int(r) for r in atrous_rates], trunk_classes=trunk.num_classes)
+        if trunk_options:
+            args["trunk_options"] = dict(trunk_options)
     else:
         net = getattr(tvseg, arch)(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
         if backbone_weights:

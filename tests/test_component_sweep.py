@@ -147,3 +147,21 @@ def test_box_evaluator_batched_v2_matches_per_image_path_with_top1():
     for key in ("gt_known_loc_at_best", "top1_loc_at_best", "best_threshold", "curve"):
         assert ra[key]["MaxBoxAccV2"] == rb[key]["MaxBoxAccV2"], key
     assert ra["num_images"] == rb["num_images"] == 9
+
+
+def test_the_batch_sweep_leaves_torch_thread_count_alone():
+    """numba's OpenMP layer sets the calling thread's OpenMP count, which is torch's too: a training
+    process on one torch thread must stay on one after a validation scored its boxes (measured
+    before the guard: at::get_num_threads() 1 -> 2, and a resumed run no longer matched)."""
+    import torch
+
+    from wsol._component_sweep import best_iou_batch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        maps = np.random.default_rng(0).random((4, 24, 24)).astype(np.float32)
+        best_iou_batch(maps, [np.array([[1, 1, 10, 10]])] * 4, np.linspace(0, 1, 11))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -14,7 +14,7 @@ import torchvision
 from pycocotools import mask as mask_utils
 from safetensors.torch import save_file
 
-from segmentation.models import build_segmenter, load_segmenter
+from segmentation.models import build_segmenter, load_segmenter, save_segmenter
 from segmentation.pseudo import PseudoMaskOptions, grabcut_refine, otsu_threshold, pseudo_mask, smooth
 from wsol.data import load_split
 from wsol.data.synthetic import make_synthetic_cub
@@ -227,3 +227,24 @@ def test_segmentation_tools_device_option(setup, tmp_path, capsys):
     assert "device must be auto, cpu, cuda or cuda:N, got 'tpu'" in capsys.readouterr().err
     assert tool("segment")([image, "--checkpoint", str(run), "--out", str(tmp_path / "img"), "--device", "cpu"]) == 0
     assert (tmp_path / "img" / f"{Path(image).stem}.mask.png").is_file()
+
+
+@pytest.mark.parametrize("kind", ["acol", "spg"])
+def test_segmenter_from_an_acol_or_spg_checkpoint_saves_and_rebuilds(tmp_path, kind):
+    """A method's own heads (ACoL, SPG) on the trunk: the segmenter starts from the checkpoint's
+    trunk (its features, not the heads) and a saved segmenter rebuilds the same trunk."""
+    from wsol.engine import save_checkpoint
+    from wsol.models import build_model
+
+    torch.manual_seed(0)
+    classifier = build_model("resnet_tiny", 3, architecture_type=kind)
+    save_checkpoint(tmp_path / "clf.safetensors", classifier, image_size=48)
+    seg = build_segmenter("deeplabv3_wsol", 2, backbone="resnet_tiny", init=tmp_path / "clf.safetensors")
+    assert seg.build_args["trunk_options"]["architecture_type"] == kind
+    assert torch.equal(seg.net.backbone.trunk.layer1[0].conv1.weight, classifier.layer1[0].conv1.weight)
+    seg.eval()
+    x = torch.rand(2, 3, 48, 48)
+    save_segmenter(tmp_path / "seg.safetensors", seg, image_size=48)
+    again, _ = load_segmenter(tmp_path / "seg.safetensors")
+    with torch.no_grad():
+        assert torch.equal(again(x), seg(x)) and seg(x).shape == (2, 2, 48, 48)

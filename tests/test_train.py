@@ -16,7 +16,7 @@ from wsol.config import ConfigError, load_config
 from wsol.data.synthetic import make_synthetic_cub
 from wsol.engine import load_checkpoint
 from wsol.engine.train import TrainingError, build_optimizer, train
-from wsol.methods import StepOutput, TrainingMethod, register_method
+from wsol.methods import StepOutput, TrainingMethod, list_methods, register_method
 from wsol.models import build_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def read_metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("method", ["natural", "art", "pgd", "adl", "ig_norm", "ig_sum_norm"])
+@pytest.mark.parametrize("method", list_methods())
 def test_every_method_trains_and_writes_a_run(cub, tmp_path, method):
     run = tmp_path / "run"
     report = train(load_config(None, tiny_overrides(cub, method)), run)
@@ -63,12 +63,17 @@ def test_every_method_trains_and_writes_a_run(cub, tmp_path, method):
         assert any(type(m).__name__ == "ADL" for m in model.modules())
     if method == "art":
         assert "train_attr" in lines[-1] and "train_ce" in lines[-1]
+    if method in ("acol", "spg"):   # the method's own heads, rebuilt from the checkpoint
+        assert meta["build_args"]["architecture_type"] == method
+        assert type(model).__name__.lower().startswith(method)
+        assert {"acol": "train_ce_b", "spg": "train_bce_c"}[method] in lines[-1]
 
 
-def test_resume_matches_an_uninterrupted_run(cub, tmp_path):
+@pytest.mark.parametrize("method", ["art", "has", "cutmix", "natural"])   # torch; Python's random; NumPy's RNG
+def test_resume_matches_an_uninterrupted_run(cub, tmp_path, method):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    train(load_config(None, tiny_overrides(cub, "art", epochs=3)), straight)
-    train(load_config(None, tiny_overrides(cub, "art", epochs=2)), stopped)
+    train(load_config(None, tiny_overrides(cub, method, epochs=3)), straight)
+    train(load_config(None, tiny_overrides(cub, method, epochs=2)), stopped)
     # a crash after epoch 2's metrics line but before a later checkpoint leaves a stray line: it is dropped
     with open(stopped / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"epoch": 3, "stray": True}) + "\n")
@@ -80,7 +85,8 @@ def test_resume_matches_an_uninterrupted_run(cub, tmp_path):
         assert torch.equal(a[k], b[k]), k
     ma, mb = read_metrics(straight), read_metrics(stopped)
     assert [m["epoch"] for m in mb] == [1, 2, 3]
-    for key in ("train_loss", "train_top1_acc", "train_attr", "val_top1_acc", "val_grad_loc", "val_cam_loc", "lr"):
+    terms = {"art": "train_attr", "cutmix": "train_lam"}.get(method, "train_ce")
+    for key in ("train_loss", "train_top1_acc", terms, "val_top1_acc", "val_grad_loc", "val_cam_loc", "lr"):
         assert ma[-1][key] == mb[-1][key], key
     assert len(list(stopped.glob("train-state-*.pt"))) == 1
 

@@ -48,6 +48,8 @@ Implementation notes (all exact, for speed):
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 
 import numpy as np
@@ -573,6 +575,23 @@ def v1_boxes_per_cut(u8: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return out
 
 
+@contextlib.contextmanager
+def _torch_threads_kept():
+    """Keep torch's intra-op thread count across a numba parallel call. numba's OpenMP threading
+    layer sets the calling thread's OpenMP thread count to numba's (omp_set_num_threads), which is
+    also torch's: a process that ran `torch.set_num_threads(1)` would train on numba's count after
+    its first validation (measured: at::get_num_threads() 1 -> 2), and a run resumed in a fresh
+    process would then not repeat one that never stopped. torch is only consulted when already
+    imported (the score-map path never imports it)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if torch is not None and torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def best_iou_batch(maps: np.ndarray, gts, thresholds: np.ndarray, v1: bool = True,
                    v2: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """MaxBoxAcc (v1) and MaxBoxAccV2 (v2) max IoU per threshold for a batch of maps, with
@@ -605,8 +624,9 @@ def best_iou_batch(maps: np.ndarray, gts, thresholds: np.ndarray, v1: bool = Tru
     out_v2 = np.empty((B if v2 else 1, len(thresholds)))
     if B and (v1 or v2):
         k = np.array([0, 1, 255], maps.dtype)
-        _batch(maps, k, quantise, flat, gt_start, np.asarray(thresholds, dtype=np.float64), out_v1, out_v2,
-               v1, v2, min(get_num_threads(), B))
+        with _torch_threads_kept():
+            _batch(maps, k, quantise, flat, gt_start, np.asarray(thresholds, dtype=np.float64), out_v1, out_v2,
+                   v1, v2, min(get_num_threads(), B))
     return (out_v1 if v1 else None), (out_v2 if v2 else None)
 
 

@@ -79,7 +79,8 @@ PROFILES = {
     "full": {"classes": 10, "images_per_class": 300, "size": 128, "image_size": 112, "pretrain_epochs": 12,
              "epochs": 6, "set": [], "pretrain_set": [], "finetune_set": []},
 }
-COST = {"natural": 1.0, "adl": 1.0, "art": 3.4, "pgd": 7.0}  # step cost / natural at 112 px (benchmarks/RESULTS.md)
+COST = {"natural": 1.0, "adl": 1.0, "art": 3.4, "pgd": 7.0,   # step cost / natural at 112 px (benchmarks/RESULTS.md)
+        "has": 1.0, "cutmix": 1.0, "acol": 1.3, "spg": 1.4}
 
 
 def parse(argv):

@@ -142,6 +142,11 @@ class ACoLModel(WSOLModel):
         return self.classifier_A
 
     @property
+    def feature_channels(self) -> int:
+        """Cin, the channels of F = features(x)."""
+        return self.classifier_A[0].in_channels
+
+    @property
     def classifier_weight(self) -> torch.Tensor:
         raise AttributeError(f"{type(self).__name__} has no linear classifier: ACoL's CAM is its own "
                              "(class_maps), not mean_k w[c,k] F_k")

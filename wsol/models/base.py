@@ -85,6 +85,11 @@ class WSOLModel(nn.Module):
         return self.fc
 
     @property
+    def feature_channels(self) -> int:
+        """Cf, the channels of `features(x)` (what a segmentation head on the trunk takes)."""
+        return self.classifier_weight.shape[1]
+
+    @property
     def classifier_weight(self) -> torch.Tensor:
         """Classifier weight (C, Cf): CAM for class c is sum_k w[c,k] * F_k / (h*w)."""
         return self.classifier.weight
