@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train a WSOL classifier: natural, ART, PGD-AT, ADL, IG-NORM or IG-SUM-NORM.
+"""Train a WSOL classifier with any registered method (`--method`, wsol.methods.list_methods()): natural
+(CAM), ART, PGD-AT, ADL, IG-NORM, IG-SUM-NORM, HaS, ACoL, SPG, CutMix.
 
 Front door of wsol.cli.train_wsol (console script: art-wsol-train); see --help.
 """

@@ -1,4 +1,5 @@
-"""Train a WSOL classifier: natural, ART, PGD-AT, ADL, IG-NORM or IG-SUM-NORM.
+"""Train a WSOL classifier with any registered method (`--method`, wsol.methods.list_methods()): natural
+(CAM), ART, PGD-AT, ADL, IG-NORM, IG-SUM-NORM, HaS, ACoL, SPG, CutMix.
 
     python tools/train_wsol.py --arch vgg_gap --method art --data CUB_200_2011
     python tools/train_wsol.py --dataset ilsvrc --arch resnet50 --method natural --data metadata/ILSVRC \

@@ -1,6 +1,7 @@
-"""Training objectives, one file each, one registry (REFERENCE.md §1-2).
+"""Training objectives, one file each with its settings, one registry (REFERENCE.md §1-2, §12.3).
 
-    method = build_method("art", cfg.method)      # natural | art | pgd | adl | ig_norm | ig_sum_norm
+    method = build_method("art", cfg.method)      # any name of list_methods(): natural | adl | pgd | ig_norm |
+                                                   # ig_sum_norm | art | has | acol | spg | cutmix
     out = method.step(model, x, y)                 # StepOutput(loss, logits, stats)
 """
 

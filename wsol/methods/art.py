@@ -78,8 +78,7 @@ def logits_of(model: nn.Module, inp: torch.Tensor, normalized: bool) -> torch.Te
     """Logits (B,C) of images (B,3,H,W) in [0,1] (normalized=False) or already normalized."""
     if not normalized:
         return model(inp)
-    feats = model.extract(inp)
-    return model.classifier(feats.mean(dim=(2, 3)))
+    return model.head(model.extract(inp))
 
 
 def _runner_up(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,9 @@ _METHODS: dict[str, type[TrainingMethod]] = {}
 
 def register_method(name: str, settings: type | None = None):
     """Class decorator: register a TrainingMethod subclass under `name`, with its settings
-    dataclass `settings` (config section ``method.<name>``; None: no settings)."""
+    dataclass `settings` (config section ``method.<name>``; None: no settings). `wsol.config`
+    builds its MethodConfig from the methods registered when it is first imported: register a
+    method (import its module) before that, as `wsol.methods` does for the built-in ones."""
 
     def wrap(cls):
         if name in _METHODS:

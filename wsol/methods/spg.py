@@ -76,6 +76,12 @@ class SPGConfig:
                 (self.spg_threshold_3h, self.spg_threshold_3l))
 
 
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """float32 for a half-precision tensor (bf16 autocast), else as it is: the attention maps are
+    compared against thresholds, which bf16's 8-bit mantissa would move pixels across."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def _up(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B,K,h,w) -> (B,K,*size), bilinear, align_corners=False (nn.Upsample's default)."""
     return F.interpolate(t, size=size, mode="bilinear", align_corners=False)
@@ -85,15 +91,15 @@ def spg_attention(feat_map: torch.Tensor, labels: torch.Tensor, size: tuple[int,
     """minmax_hw(up(feat_map)[b, labels_b]), detached: (B,C,h,w), (B,) -> (B,1,*size).
 
     An exactly constant map gives NaN (0/0), as wsolevaluation's `normalize_tensor` ([W] method/util.py:27-42)."""
-    a = _up(feat_map.detach(), size)[torch.arange(len(labels), device=feat_map.device), labels].unsqueeze(1)
-    flat = a.flatten(1)
+    a = _up(_wide(feat_map.detach()), size)[torch.arange(len(labels), device=feat_map.device), labels].unsqueeze(1)
+    flat = a.flatten(1)   # float32 under bf16 autocast too: the thresholds compare against it
     lo, hi = flat.amin(1).view(-1, 1, 1, 1), flat.amax(1).view(-1, 1, 1, 1)
     return (a - lo) / (hi - lo)
 
 
 def spg_fused_attention(logits_b1: torch.Tensor, logits_b2: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(sigmoid(up(b1)) + sigmoid(up(b2))) / 2, detached: (B,1,h,w) x 2 -> (B,1,*size) ([W] spg.py:20-25)."""
-    return (torch.sigmoid(_up(logits_b1.detach(), size)) + torch.sigmoid(_up(logits_b2.detach(), size))) / 2
+    return (torch.sigmoid(_up(_wide(logits_b1.detach()), size)) + torch.sigmoid(_up(_wide(logits_b2.detach()), size))) / 2
 
 
 def spg_mask(attention: torch.Tensor, high: float, low: float) -> torch.Tensor:
@@ -119,7 +125,7 @@ def spg_bce(logits: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) -> 
     keep = (mask < IGNORE).to(logits.dtype)
     target = torch.where(keep.bool(), mask, torch.zeros_like(mask))
     total = F.binary_cross_entropy_with_logits(_up(logits, size), target, weight=keep, reduction="sum")
-    return total / keep.sum().clamp_min(1.0)
+    return total / keep.sum(dtype=torch.float64).to(total.dtype).clamp_min(1.0)   # an exact count under bf16 too
 
 
 def spg_loss(outputs: dict[str, torch.Tensor], y: torch.Tensor,

@@ -72,7 +72,10 @@ def erase_attention(feature: torch.Tensor, feat_map_a: torch.Tensor, labels: tor
     map (NaN attention) therefore erases nothing. No gradient flows through the mask.
     """
     rows = torch.arange(feat_map_a.shape[0], device=feat_map_a.device)
-    attention = minmax_hw(feat_map_a.detach()[rows, labels].unsqueeze(1))      # (B,1,h,w)
+    attention = feat_map_a.detach()[rows, labels].unsqueeze(1)                   # (B,1,h,w)
+    if attention.dtype in (torch.float16, torch.bfloat16):    # bf16 autocast: threshold in float32
+        attention = attention.float()
+    attention = minmax_hw(attention)
     keep = torch.logical_not(attention >= threshold)
     return feature * keep.to(feature.dtype)
 

@@ -63,7 +63,7 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
         num_classes: number of classes C.
         pretrained: False (random init), True (ImageNet weights from the local cache
             only, never downloaded) or the path of a .pth / .safetensors file.
-        adl: insert ADL layers (vgg_gap* and resnet* only).
+        adl: insert ADL layers (vgg_gap*, resnet* and inception_v3).
         keep_head: use the classifier as it is, head included (no fine-tuning): `pretrained`
             must be a weights file that fits the whole model. `torchvision:<name>` and
             `timm:<name>` then keep their own head (any head; see `wsol.models.imagenet`);
@@ -88,7 +88,7 @@ def build_model(arch: str, num_classes: int, pretrained: bool | str | os.PathLik
             kwargs[key] = tuple(float(v) for v in kwargs[key])
     if arch.startswith(TORCHVISION_PREFIX) or (keep_head and arch.startswith(TIMM_PREFIX)):
         if adl:
-            raise ValueError(f"{arch}: ADL insertion points are defined only for vgg_gap* and resnet* archs")
+            raise ValueError(f"{arch}: ADL insertion points are defined only for vgg_gap*, resnet* and inception_v3")
         from .imagenet import build_imagenet
         model = build_imagenet(arch, num_classes, pretrained, **kwargs)
         pretrained = False  # loaded with the head

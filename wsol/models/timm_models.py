@@ -56,7 +56,7 @@ def build_timm(name: str, num_classes: int, pretrained: bool | str | os.PathLike
     """
     if adl:
         raise ValueError(f"timm:{name}: ADL insertion points are defined only for "
-                         "vgg_gap* and resnet* archs")
+                         "vgg_gap*, resnet* and inception_v3")
     for key in ("adl_drop_rate", "adl_gamma", "adl_positions"):  # ignored without ADL,
         timm_kwargs.pop(key, None)                                 # as for the other archs
     net = _create(name, num_classes, pretrained, timm_kwargs)

@@ -33,7 +33,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 def _no_adl(arch: str, adl: bool) -> None:
     if adl:
         raise ValueError(f"arch {arch!r} does not support ADL (adl=True); ADL layers exist for "
-                         "the vgg_gap* and resnet* archs only")
+                         "the vgg_gap*, resnet* and inception_v3 archs only")
 
 
 # -------------------------------------------------------------------------- Wide ResNet
