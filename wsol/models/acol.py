@@ -32,6 +32,7 @@ from torch import nn
 
 from . import resnet as _resnet
 from .base import WSOLModel
+from .inception import wsoleval_initialize
 from .registry import register_architecture_type
 from .vgg import VGGGAP, _make_body, _scale
 
@@ -90,26 +91,6 @@ def acol_head(in_channels: int, hidden: int, num_classes: int) -> nn.Sequential:
         nn.ReLU(inplace=False),
         nn.Conv2d(hidden, num_classes, kernel_size=1, stride=1, padding=0),
     )
-
-
-def _initialize(model: nn.Module, mode: str) -> None:
-    """wsolevaluation's `initialize_weights(model.modules(), mode)` ([W] util.py:44-61) over the
-    whole model, trunk included, as its *Acol classes do: convs Xavier-uniform ("xavier") or He
-    normal fan_out ("he"), biases 0; BN weight 1, bias 0; Linear N(0, 0.01), bias 0."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            if mode == "he":
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
 
 
 class ACoLModel(WSOLModel):
@@ -222,7 +203,7 @@ class ACoLVGG(ACoLModel):
             layers[f"pool{i}"] = nn.MaxPool2d(kernel_size=3, stride=stride, padding=1)
         layers["pool5"] = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
         self.body = nn.Sequential(layers)
-        _initialize(self, "xavier")
+        wsoleval_initialize(self, "xavier", linear="normal")
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         """Normalized images (B,3,H,W) -> F = avg_pool(3, s1, p1) of pool5 (B,512*width,h,w)."""
@@ -260,7 +241,7 @@ class ACoLResNet(ACoLModel):
         self.large_feature_map = bool(large_feature_map)
         for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
             setattr(self, name, getattr(base, name))
-        _initialize(self, "he")
+        wsoleval_initialize(self, "he", linear="normal")
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         """Normalized images (B,3,H,W) -> layer4 output F (B,Cin,H/16,W/16)."""
@@ -292,7 +273,7 @@ class ACoLInception(ACoLModel):
         for name, module in make_inception_trunk(self.large_feature_map).items():
             self.add_module(name, module)
         self._trunk = tuple(TRUNK_NAMES)
-        _initialize(self, "xavier")
+        wsoleval_initialize(self, "xavier", linear="normal")
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         """Normalized images (B,3,H,W) -> Mixed_6e output F (B,768,h,w)."""

@@ -19,7 +19,7 @@ Register the modules on the model under these same names (``for n, m in trunk.it
 self.add_module(n, m)``) before the new heads, and run them in order: state_dict keys then equal
 torchvision's and wsolevaluation's (`Mixed_6e.branch7x7_1.conv.weight`), so
 `remap_inception_pretrained` (as the model's `remap_pretrained`) and `is_inception_pretrained_name`
-(wsolevaluation's lr rule) apply unchanged, and `xavier_init(model)` then reproduces the
+(wsolevaluation's lr rule) apply unchanged, and `wsoleval_initialize(model)` then reproduces the
 reference's `initialize_weights(self.modules(), 'xavier')` (bit-equal under one torch seed when
 the modules are created in the reference's order). The pools are parameter-free modules named
 `maxpool1`, `maxpool2` (torchvision's names) and `maxpool_5d`.
@@ -129,15 +129,26 @@ def remap_inception_pretrained(state_dict: dict[str, torch.Tensor]) -> dict[str,
     return {k: v for k, v in state_dict.items() if not any(d in k for d in _DROPPED_PRETRAINED)}
 
 
-def xavier_init(model: nn.Module) -> None:
-    """wsolevaluation's `initialize_weights(modules, 'xavier')` ([W] util.py:44-61) over `model`:
-    Xavier-uniform conv weights and zero biases, BN weight 1 / bias 0. A `Linear` standing for a
-    1x1 conv (`fc` = SPG_A4) gets the conv's Xavier-uniform (same fan-in / fan-out) and zero bias."""
+def wsoleval_initialize(model: nn.Module, conv: str = "xavier", linear: str | None = None) -> None:
+    """wsolevaluation's `initialize_weights(modules, init_mode)` ([W] util.py:44-61) over `model`:
+    conv weights Xavier-uniform (`conv="xavier"`) or He-normal fan_out (`"he"`), biases 0; BN
+    weight 1 / bias 0; `Linear` N(0, 0.01) (the reference's rule), or with `linear="xavier"` the
+    conv's Xavier-uniform, for a `Linear` that stands for a 1x1 conv (`fc` = SPG_A4); bias 0.
+    The *Acol classes apply it to the whole model, trunk included; InceptionV3 and SPG too."""
+    if conv not in ("xavier", "he"):
+        raise ValueError(f"conv init must be 'xavier' or 'he', got {conv!r}")
+    linear = linear or ("xavier" if conv == "xavier" else "normal")
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
+        if isinstance(m, nn.Conv2d) or (isinstance(m, nn.Linear) and linear == "xavier"):
+            if conv == "he" and isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
@@ -196,7 +207,7 @@ class WSOLInceptionV3(WSOLModel):
             self.dropout = nn.Dropout(0.5)
             steps += ["dropout", "SPG_A3_1b", "dropout", "SPG_A3_2b", "dropout"]
         self._steps = tuple(steps)
-        xavier_init(self)
+        wsoleval_initialize(self)
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
         """Normalized images (B,3,H,W) -> the (dropped-out / ADL'd) relu(SPG_A3_2b) map (B,1024,h,w)."""

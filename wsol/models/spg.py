@@ -230,7 +230,7 @@ class SPGInceptionV3(SPGModel):
     new_layer_prefixes = ("SPG_A3_1b", "SPG_A3_2b", *SPG_HEADS, "fc")
 
     def __init__(self, num_classes: int, large_feature_map: bool = False, **norm: Any) -> None:
-        from .inception import make_inception_trunk, xavier_init
+        from .inception import make_inception_trunk, wsoleval_initialize
 
         super().__init__(num_classes, **norm)
         self.large_feature_map = bool(large_feature_map)
@@ -241,7 +241,7 @@ class SPGInceptionV3(SPGModel):
         self.SPG_A3_1b = nn.Sequential(*_conv_relu(768, 1024))
         self.SPG_A3_2b = nn.Sequential(*_conv_relu(1024, 1024))
         self._add_heads(num_classes, c_b1=288, c_b2=768, c_b=512, c_feat=1024, c_c=512)
-        xavier_init(self)
+        wsoleval_initialize(self)
 
     def remap_pretrained(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """torchvision InceptionV3 keys -> ours: same names; Mixed_7*, AuxLogits*, fc.* dropped."""
