@@ -24,7 +24,7 @@ import yaml
 
 from wsol.methods import list_methods, method_settings
 from wsol.methods.art import ARTConfig
-from wsol.settings import (ANY, FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, UNIT, ConfigError, Range, _join,
+from wsol.settings import (FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, UNIT, ConfigError, Range, _join,
                            check_limits)
 
 __all__ = [
@@ -37,15 +37,12 @@ __all__ = [
 _FRACTION = re.compile(r"^\s*[-+]?\d+(\.\d*)?\s*/\s*\d+(\.\d*)?\s*$")
 
 
-_ANY, _NONNEG, _POSITIVE, _ONE_UP, _UNIT, _FRACTION_OPEN = ANY, NONNEG, POSITIVE, ONE_UP, UNIT, FRACTION_OPEN
-
-
 @dataclass
 class SyntheticConfig:
     """The built-in synthetic CUB-format dataset used when `data.root` is not set."""
 
     LIMITS: ClassVar[dict] = {"num_classes": Range(1, 256), "images_per_class": Range(2), "size": Range(32),
-                              "seed": _NONNEG, "train_fraction": Range(0, 1, lo_open=True, hi_open=True)}
+                              "seed": NONNEG, "train_fraction": Range(0, 1, lo_open=True, hi_open=True)}
 
     num_classes: int = 10
     images_per_class: int = 60
@@ -58,9 +55,9 @@ class SyntheticConfig:
 class DataConfig:
     CHOICES: ClassVar[dict] = {"dataset": ("cub", "ilsvrc", "openimages", "cifar10", "svhn", "gtsrb", "flowers17",
                                            "flowers102")}
-    LIMITS: ClassVar[dict] = {"image_size": _ONE_UP, "resize_size": _ONE_UP, "val_per_class": _NONNEG,
-                              "fold": Range(1, 3), "pad": _NONNEG, "hflip": _UNIT, "color_jitter": _NONNEG,
-                              "rotation": Range(0, 180), "num_workers": _NONNEG}
+    LIMITS: ClassVar[dict] = {"image_size": ONE_UP, "resize_size": ONE_UP, "val_per_class": NONNEG,
+                              "fold": Range(1, 3), "pad": NONNEG, "hflip": UNIT, "color_jitter": NONNEG,
+                              "rotation": Range(0, 180), "num_workers": NONNEG}
 
     dataset: str = "cub"               # WSOL: cub, ilsvrc (boxes), openimages (masks), wsol.data.datasets;
                                        # or a classification set (tools/train_classifier.py)
@@ -88,7 +85,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    LIMITS: ClassVar[dict] = {"num_classes": _ONE_UP, "adl_drop_rate": _UNIT, "adl_gamma": _UNIT}
+    LIMITS: ClassVar[dict] = {"num_classes": ONE_UP, "adl_drop_rate": UNIT, "adl_gamma": UNIT}
 
     arch: str = "vgg_gap"
     num_classes: int | None = None     # None: from the data; set, it must match the data
@@ -129,7 +126,7 @@ class OptimConfig:
 
     LIMITS: ClassVar[dict] = {"lr": Range(0, 10, lo_open=True), "new_layer_lr_mult": Range(0, 1000),
                               "momentum": Range(0, 1, hi_open=True), "weight_decay": Range(0, 1, hi_open=True),
-                              "lr_step": _ONE_UP, "lr_gamma": _FRACTION_OPEN, "grad_clip": _POSITIVE}
+                              "lr_step": ONE_UP, "lr_gamma": FRACTION_OPEN, "grad_clip": POSITIVE}
 
     lr: float = 0.01
     new_layer_lr_mult: float = 10.0
@@ -152,10 +149,10 @@ class ValConfig:
                                                  "ig_pxap", "smoothgrad_pxap", "gradshap_pxap",
                                                  "pgd_acc", "last"),
                                "protocol": ("wsolevaluation", "paper")}
-    LIMITS: ClassVar[dict] = {"every": _ONE_UP, "cam_curve_interval": Range(0, 0.5, lo_open=True),
-                              "batch_size": _ONE_UP, "max_images": _ONE_UP, "pgd_every": _NONNEG,
-                              "pgd_steps": _NONNEG, "pgd_epsilon": _NONNEG, "pgd_step_size": _NONNEG,
-                              "pgd_max_images": _ONE_UP}
+    LIMITS: ClassVar[dict] = {"every": ONE_UP, "cam_curve_interval": Range(0, 0.5, lo_open=True),
+                              "batch_size": ONE_UP, "max_images": ONE_UP, "pgd_every": NONNEG,
+                              "pgd_steps": NONNEG, "pgd_epsilon": NONNEG, "pgd_step_size": NONNEG,
+                              "pgd_max_images": ONE_UP}
 
     every: int = 1                     # epochs
     saliencies: list = field(default_factory=lambda: ["grad", "cam"])
@@ -175,8 +172,8 @@ class ValConfig:
 @dataclass
 class TrainConfig:
     CHOICES: ClassVar[dict] = {"amp": ("none", "bf16")}
-    LIMITS: ClassVar[dict] = {"epochs": _ONE_UP, "batch_size": _ONE_UP, "seed": _NONNEG, "log_every": _ONE_UP,
-                              "max_steps_per_epoch": _ONE_UP, "nan_tolerance": _NONNEG}
+    LIMITS: ClassVar[dict] = {"epochs": ONE_UP, "batch_size": ONE_UP, "seed": NONNEG, "log_every": ONE_UP,
+                              "max_steps_per_epoch": ONE_UP, "nan_tolerance": NONNEG}
 
     epochs: int = 200
     batch_size: int = 12
