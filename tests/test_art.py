@@ -277,3 +277,101 @@ def test_fast_step_uses_the_configured_fraction_of_pairs(monkeypatch):
     ARTMethod(ARTConfig(mode="faithful", fast_pair_fraction=0.25, topk_fraction=0.3, steps=1)).step(
         model, x.float(), y)
     assert seen == [2, 8, 8]
+
+
+# -- the lean attack path and the attack's cosine (issue 25) ------------------------------------
+
+def _faithful_step(model, x, y, cfg, plain: bool, monkeypatch, seed=7):
+    """One faithful ART step + backward on `model`: (x~, CE, L_attr, parameter grads, BN buffers).
+    plain=True runs the attack with PyTorch's own double backward (no `input_second_order`)."""
+    import contextlib
+
+    import wsol.methods.art as art_module
+
+    with monkeypatch.context() as mp:
+        if plain:
+            mp.setattr(art_module, "input_second_order", lambda m: contextlib.nullcontext(m))
+        seen = []
+        real = art_module.art_attack
+        mp.setattr(art_module, "art_attack", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+        torch.manual_seed(seed)
+        out = ARTMethod(cfg).step(model, x, y)
+    model.zero_grad(set_to_none=True)
+    out.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    return seen[0], out.terms["CE"].detach(), out.terms["L_attr"].detach(), grads, buffers
+
+
+@pytest.mark.parametrize("arch", ["resnet_tiny", "vgg_gap_tiny"])
+@pytest.mark.parametrize("grad_wrt", ["raw", "normalized"])
+def test_lean_attack_equals_plain_double_backward_in_float64(arch, grad_wrt, monkeypatch):
+    """The attack steps run in `input_second_order`: x~ (hence every attack sign), CE, L_attr, the
+    parameter gradients and the BN running statistics equal those of the plain autograd computation."""
+    x, y = batch(n=4, size=24)
+    cfg = ARTConfig(topk_fraction=0.3, attack_grad_wrt=grad_wrt)   # faithful, T=3, train-mode attack
+    results = []
+    for plain in (False, True):
+        model = tiny_model(arch=arch).train()
+        results.append(_faithful_step(model, x, y, cfg, plain, monkeypatch))
+        assert all(p.requires_grad for p in model.parameters())       # unfrozen after the attack
+    (xa, ce, la, grads, bufs), (xb, ce_b, la_b, grads_b, bufs_b) = results
+    assert not torch.equal(xa, x) and torch.equal(xa, xb)
+    assert torch.allclose(ce, ce_b, rtol=1e-12, atol=0) and torch.allclose(la, la_b, rtol=1e-12, atol=0)
+    for name in grads:
+        assert torch.allclose(grads[name], grads_b[name], rtol=1e-10, atol=1e-14), name
+    for name in bufs:
+        assert torch.allclose(bufs[name].double(), bufs_b[name].double(), rtol=1e-12, atol=1e-15), name
+
+
+def _authors_attack_direction(model, x_adv, y, idx, beta):
+    """One attack step's direction as WSOL_CUB/art_attack.py (TopK_sal_attack) computes it, written
+    out after it with torch's modules (not the toolkit's helpers): Softplus net, logit gradients
+    w.r.t. the raw image, mean_c|.| maps gathered on the mask, nn.CosineSimilarity(dim=1, eps=1e-15)
+    distances and nn.SoftMarginLoss(d_an - d_ap, +1)."""
+    cos = torch.nn.CosineSimilarity(dim=1, eps=1e-15)
+    adv = x_adv.detach().clone().requires_grad_(True)
+    with smooth_activations(model, beta):
+        logits = model(adv)
+        top = logits.gather(1, y[:, None])
+        others = torch.stack([torch.cat([logits[j, :y[j]], logits[j, y[j] + 1:]]) for j in range(len(y))])
+        g1 = torch.autograd.grad(top.mean(), adv, retain_graph=True, create_graph=True)[0]
+        g2 = torch.autograd.grad(others.max(dim=1)[0].mean(), adv, retain_graph=True, create_graph=True)[0]
+    n = len(y)
+    img = torch.mean(torch.abs(model.normalize(adv)), 1).reshape(n, -1).gather(1, idx)
+    top_g1 = torch.mean(torch.abs(g1), 1).reshape(n, -1).gather(1, idx)
+    top_g2 = torch.mean(torch.abs(g2), 1).reshape(n, -1).gather(1, idx)
+    d_ap, d_an = 1.0 - cos(img, top_g1), 1.0 - cos(img, top_g2)
+    loss = torch.nn.SoftMarginLoss()(d_an - d_ap, torch.ones_like(d_an))
+    return torch.autograd.grad(loss, adv)[0]
+
+
+def test_attack_step_equals_the_authors_formula_with_their_cosine():
+    """One attack step (mask given) equals the authors' computation, eps 1e-15 cosine included; with
+    gradients scaled to the size of a trained checkpoint's (~1e-9) the training loss's +1e-8 on each
+    norm would change the direction, so the test tells the two regularisers apart."""
+    import wsol.methods.art as art_module
+
+    model = tiny_model(arch="resnet_tiny").eval()
+    x, y = batch(n=3, size=16)
+    cfg = ARTConfig(topk_fraction=0.3, steps=1, random_start=False, step_size=1.0, epsilon=1.0)
+    idx = topk_indices(torch.randn(3, 3, 16, 16, dtype=torch.float64), round(0.3 * 256), "abs_mean")
+    for scale in (1.0, 1e-9):
+        with torch.no_grad():
+            model.classifier.weight.mul_(scale)
+        want = _authors_attack_direction(model, x, y, idx, cfg.beta)
+        leaf = x.clone().requires_grad_(True)
+        with smooth_activations(model, cfg.beta):
+            g1, g2 = logit_gradients(model, leaf, y, normalized=False)
+            got = torch.autograd.grad(_masked_triplet(model.normalize(leaf), g1, g2, idx, "abs_mean"), leaf)[0]
+        assert (got - want).abs().max() <= 1e-9 * want.abs().max()
+        assert torch.equal(got.sign(), want.sign())
+        # the training loss's regulariser on the same inputs
+        leaf = x.clone().requires_grad_(True)
+        with smooth_activations(model, cfg.beta):
+            g1, g2 = logit_gradients(model, leaf, y, normalized=False)
+            pu, p1, p2 = [project(t, "abs_mean").gather(1, idx) for t in (model.normalize(leaf), g1, g2)]
+            loss_form = F.softplus(art_module.cosine_distance(pu, p1) - art_module.cosine_distance(pu, p2)).mean()
+            other = torch.autograd.grad(loss_form, leaf)[0]
+        rel = ((other - want).abs().max() / want.abs().max()).item()
+        assert (rel < 1e-4) if scale == 1.0 else (rel > 1e-2), (scale, rel)

@@ -18,6 +18,7 @@ benchmarks/RESULTS.md for its cost and quality.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import ClassVar
@@ -26,16 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsol.models import smooth_activations
+from wsol.models import input_second_order, smooth_activations
 from wsol.settings import FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, check_limits
 
 from .base import StepOutput, TrainingMethod, eval_mode, frozen_bn_stats, register_method
 
-__all__ = ["ARTConfig", "ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "cosine_distance_matrix",
-           "logit_gradients", "project", "topk_indices"]
+__all__ = ["ARTConfig", "ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "attack_cosine_distance",
+           "cosine_distance_matrix", "logit_gradients", "project", "topk_indices"]
 
 log = logging.getLogger(__name__)
-EPS = 1e-8  # added to each norm, as the official code
+EPS = 1e-8  # added to each norm in the training loss, as the official code (loss_art.py)
+ATTACK_COS_EPS = 1e-15  # the attack's cosine regulariser, as the official code (art_attack.py)
 
 
 @dataclass
@@ -123,6 +125,16 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 1 - (a * b).sum(1) / ((a.norm(dim=1) + EPS) * (b.norm(dim=1) + EPS))
 
 
+def attack_cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The attack's distance, 1 - cos(a_r, b_r): (B,D), (B,D) -> (B,), by the authors' own regulariser
+    (WSOL_CUB/art_attack.py: ``nn.CosineSimilarity(dim=1, eps=1e-15)``), not the training loss's +1e-8
+    on each norm (:func:`cosine_distance`): that one flips the sign of near-zero entries of the attack
+    direction at trained checkpoints. The CIFAR script (cifar/saliency_pgd.py) uses eps 1e-6; both
+    only matter for an all-zero row.
+    """
+    return 1 - F.cosine_similarity(a, b, dim=1, eps=ATTACK_COS_EPS)
+
+
 def topk_indices(g: torch.Tensor, k: int, kind: str) -> torch.Tensor:
     """Indices (B,k) of the k largest entries of |Phi(g)| (abs_mean: pixels; signed: C*H*W entries)."""
     score = project(g, kind).abs()
@@ -145,11 +157,12 @@ def art_attr_loss(img: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, pair_id
 
 def _masked_triplet(img: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, idx: torch.Tensor | None,
                     kind: str) -> torch.Tensor:
-    """Per-sample attack objective mean_r softplus(d(img,g1) - d(img,g2)) on the top-k entries."""
+    """Per-sample attack objective mean_r softplus(d(img,g1) - d(img,g2)) on the top-k entries,
+    d = :func:`attack_cosine_distance` (= the authors' SoftMarginLoss(d_n - d_p, 1))."""
     pu, p1, p2 = project(img, kind), project(g1, kind), project(g2, kind)
     if idx is not None:
         pu, p1, p2 = pu.gather(1, idx), p1.gather(1, idx), p2.gather(1, idx)
-    return F.softplus(cosine_distance(pu, p1) - cosine_distance(pu, p2)).mean()
+    return F.softplus(attack_cosine_distance(pu, p1) - attack_cosine_distance(pu, p2)).mean()
 
 
 # -- the training-time attack (§1.3) ---------------------------------------------------------
@@ -188,14 +201,21 @@ def _topk_mask(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, s: _Attac
 
 
 def art_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, steps: int | None = None,
-               relu_mask: bool = True) -> torch.Tensor:
+               relu_mask: bool = True, phase=None) -> torch.Tensor:
     """The ART training attack: x (B,3,H,W) in [0,1] -> x~ (detached), |x~ - x|_inf <= epsilon.
 
     `cfg` is an ARTConfig; `steps` overrides cfg.steps. relu_mask=True takes the top-k mask from
     a ReLU pass at the random start (official); False takes it from the first step's Softplus
     g1 (no extra pass). The model's mode is used as it is (the caller picks train or eval, Q1);
-    no parameter .grad is written.
+    no parameter .grad is written. `phase`: optional name -> context manager entered around the
+    mask pass and each step (cost accounting, `TrainingMethod.phase`).
+
+    The steps need input gradients only, so they run inside `wsol.models.input_second_order`
+    (parameters frozen, the convolutions' lean double backward): the same values as PyTorch's
+    own double backward without its weight-term convolutions (a quarter of a step's FLOPs;
+    tests/test_art.py checks x~ against the plain computation in float64).
     """
+    phase = phase or (lambda name: contextlib.nullcontext())
     s = _settings(cfg, x)
     if steps is not None:
         s.steps = steps
@@ -204,19 +224,23 @@ def art_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, steps: i
     x_adv = x_adv.clamp(0, 1)
     if s.steps == 0:
         return x_adv
-    idx = _topk_mask(model, x_adv, y, s) if relu_mask else None
-    with smooth_activations(model, s.beta):
-        for _ in range(s.steps):
-            leaf = x_adv.detach().requires_grad_(True)
-            inp = _grad_input(model, leaf, s.normalized)
-            g1, g2 = logit_gradients(model, inp, y, s.normalized)
-            if idx is None:
-                idx = topk_indices(g1.detach(), s.k, s.kind)
-            img = inp if s.normalized else model.normalize(leaf)
-            objective = _masked_triplet(img, g1, g2, idx, s.kind)
-            step, = torch.autograd.grad(objective, leaf)
-            x_adv = x_adv + s.step_size * step.sign()
-            x_adv = torch.min(torch.max(x_adv, x - s.epsilon), x + s.epsilon).clamp(0, 1).detach()
+    idx = None
+    if relu_mask:
+        with phase("top-k mask (ReLU pass)"):
+            idx = _topk_mask(model, x_adv, y, s)
+    with input_second_order(model), smooth_activations(model, s.beta):
+        for i in range(s.steps):
+            with phase(f"attack step {i + 1}"):
+                leaf = x_adv.detach().requires_grad_(True)
+                inp = _grad_input(model, leaf, s.normalized)
+                g1, g2 = logit_gradients(model, inp, y, s.normalized)
+                if idx is None:
+                    idx = topk_indices(g1.detach(), s.k, s.kind)
+                img = inp if s.normalized else model.normalize(leaf)
+                objective = _masked_triplet(img, g1, g2, idx, s.kind)
+                step, = torch.autograd.grad(objective, leaf)
+                x_adv = x_adv + s.step_size * step.sign()
+                x_adv = torch.min(torch.max(x_adv, x - s.epsilon), x + s.epsilon).clamp(0, 1).detach()
     return x_adv
 
 
@@ -265,7 +289,8 @@ class ARTMethod(TrainingMethod):
         cfg = self.cfg
         fast = cfg.mode == "fast"
         with eval_mode(model, enabled=cfg.attack_bn_mode == "eval"):
-            return art_attack(model, x, y, cfg, steps=cfg.fast_steps if fast else None, relu_mask=not fast)
+            return art_attack(model, x, y, cfg, steps=cfg.fast_steps if fast else None, relu_mask=not fast,
+                              phase=self.phase)
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         cfg = self.cfg
@@ -273,12 +298,16 @@ class ARTMethod(TrainingMethod):
         # to the ReLU CE pass (art2020, "all": every train-mode pass moves them)
         with frozen_bn_stats(model, enabled=cfg.bn_stats == "ce"):
             x_adv = self.attack(model, x, y)
-            if cfg.mode == "fast" and cfg.fast_pair_fraction < 1:
-                keep = torch.randperm(len(y), device=y.device)[:max(1, round(cfg.fast_pair_fraction * len(y)))]
-                l_attr = art_attr_term(model, x[keep], x_adv[keep], y[keep], cfg, batch_size=len(y))
-            else:
-                l_attr = art_attr_term(model, x, x_adv, y, cfg)
-        logits = model(x_adv)
-        ce = F.cross_entropy(logits, y)
-        loss = ce + cfg.lam * l_attr
-        return StepOutput(loss, logits.detach(), {"ce": ce.item(), "attr": l_attr.item()})
+            with self.phase("L_attr forward (Softplus pass, g^y and g^i* with their graphs)"):
+                if cfg.mode == "fast" and cfg.fast_pair_fraction < 1:
+                    keep = torch.randperm(len(y), device=y.device)[:max(1, round(cfg.fast_pair_fraction * len(y)))]
+                    l_attr = art_attr_term(model, x[keep], x_adv[keep], y[keep], cfg, batch_size=len(y))
+                else:
+                    l_attr = art_attr_term(model, x, x_adv, y, cfg)
+        with self.phase("CE forward (ReLU pass on x~)"):
+            logits = model(x_adv)
+            ce = F.cross_entropy(logits, y)
+        attr = cfg.lam * l_attr
+        loss = ce + attr
+        return StepOutput(loss, logits.detach(), {"ce": ce.item(), "attr": l_attr.item()},
+                          terms={"L_attr": attr, "CE": ce})

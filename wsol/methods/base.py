@@ -38,11 +38,15 @@ class StepOutput:
     loss: scalar tensor, differentiable w.r.t. the model parameters.
     logits: (B, C) logits of the input the CE term was computed on (for the train accuracy).
     stats: extra detached scalars to log, e.g. {"ce": ..., "attr": ...}.
+    terms: optional, the loss's additive terms as tensors (they sum to `loss`), e.g. ART's
+        {"L_attr": lam * l_attr, "CE": ce}, for cost accounting that backpropagates each apart
+        (benchmarks/bench_train_step.py --phases); {} when not given.
     """
 
     loss: torch.Tensor
     logits: torch.Tensor
     stats: dict[str, float] = field(default_factory=dict)
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class TrainingMethod:
@@ -69,6 +73,15 @@ class TrainingMethod:
     #: named runs of this method for the demo and the table benchmark: label -> `--set` overrides
     #: on top of ``method.name=<name>`` (None: one run, labelled with the method's name)
     run_variants: dict[str, list[str]] | None = None
+
+    #: phase recorder for cost accounting: None, or a callable name -> context manager that a
+    #: method enters around each phase of its step (benchmarks/bench_train_step.py --phases sets it)
+    phase_hook = None
+
+    def phase(self, name: str) -> contextlib.AbstractContextManager:
+        """Context around one named phase of a step (e.g. "attack step 1"): `phase_hook(name)`
+        when a recorder is set, else nothing. Phases do not nest."""
+        return self.phase_hook(name) if self.phase_hook is not None else contextlib.nullcontext()
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         raise NotImplementedError
