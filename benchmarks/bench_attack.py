@@ -43,17 +43,16 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map
-from torch.utils.flop_counter import flop_registry
 
 from wsol.attacks import attribution as attribution_module
 from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows
 from wsol.models import build_model
 
 try:
+    from _flops import count_flops
     from _record import append_entry
 except ImportError:  # imported as benchmarks.bench_attack or by path: benchmarks/ is not on sys.path
+    from benchmarks._flops import count_flops
     from benchmarks._record import append_entry
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -80,34 +79,6 @@ def run(model, x, y, preset, batch: int, max_rows, device, precision: str = "fp3
         out.append(res.x_adv)
     sync(device)
     return time.perf_counter() - start, torch.cat(out)
-
-
-class FlopCount(TorchDispatchMode):
-    """Counts the floating-point operations of the ATen ops run inside it, by torch's own
-    formulas (``torch.utils.flop_counter.flop_registry``: convolutions, their backward, matmuls).
-
-    torch's FlopCounterMode cannot be used here: its module hooks fail inside the attack's
-    ``autograd.grad`` calls ("A leaf node was passed to _will_engine_execute_node").
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.flops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        formula = flop_registry.get(func._overloadpacket)
-        if formula is not None:
-            shape = lambda v: v.shape if isinstance(v, torch.Tensor) else v   # noqa: E731
-            self.flops += formula(*tree_map(shape, args), **tree_map(shape, kwargs), out_val=tree_map(shape, out))
-        return out
-
-
-def count_flops(fn) -> int:
-    with FlopCount() as counter:
-        fn()
-    return counter.flops
 
 
 def forward_rate(model, x: torch.Tensor, rows: int, device, repeats: int = 3) -> tuple[int, float]:

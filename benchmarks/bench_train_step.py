@@ -6,7 +6,22 @@
     python benchmarks/bench_train_step.py --methods natural has cutmix acol spg   # the wsolevaluation methods
 
 Prints one line per method, `<method> <ms per step> <ratio to natural>`, then a table that is
-appended to benchmarks/RESULTS.md with the machine, date and command. Every registered method
+appended to benchmarks/RESULTS.md with the machine, date and command. The table also gives each
+method's peak memory over its steps (CPU: the process's peak resident set, reset before each
+method through /proc/self/clear_refs; CUDA: max allocated).
+
+    python benchmarks/bench_train_step.py --methods natural art art_plain art_fast --phases
+
+`--phases` adds, per method, the cost of each phase of its step: the phases the method names
+(ART: the top-k mask pass, each attack step, the L_attr forward with its input gradients, the CE
+forward), then the backward of each loss term apart (ART: L_attr, CE; the others: the whole loss)
+and the optimizer step, each with its median time, its FLOPs (convolutions, their backward and
+matmuls, counted from the ATen ops dispatched in one more step) and those FLOPs in units of one
+forward pass of the batch, so the cost is explained against the passes the algorithm needs.
+Backpropagating the terms apart does the same work as the one backward of the plain step.
+`art_plain` is faithful ART as this toolkit computed it before issue 25 (the attack steps through
+PyTorch's own double backward instead of `wsol.models.input_second_order`), for side-by-side
+speed-ups in one run. Every registered method
 (`wsol.methods.list_methods()`) has a row under its own name, at its default settings (the
 paper's CUB settings: PGD 7 steps; HaS, ACoL, SPG, CutMix: wsolevaluation's defaults) plus the
 per-method overrides in `OVERRIDES` (ART: top-k 29.9% of pixels; eps 2/255, T 3, alpha 1.5/255,
@@ -21,6 +36,7 @@ most there).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import statistics
 import sys
@@ -34,8 +50,10 @@ from wsol.engine.train import build_training_model
 from wsol.methods import build_method, list_methods, method_class
 
 try:
+    from _flops import FlopCount, count_flops
     from _record import append_entry
 except ImportError:  # imported as benchmarks.bench_train_step or by path: benchmarks/ is not on sys.path
+    from benchmarks._flops import FlopCount, count_flops
     from benchmarks._record import append_entry
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -45,7 +63,26 @@ OVERRIDES = {"art": ["method.art.topk_fraction=0.299"]}
 VARIANTS = {
     "art_fast": ("art", ["method.art.mode=fast"]),
     "art_adv_only": ("art", ["method.art.attr_inputs=adv_only"]),
+    "art_plain": ("art", []),
 }
+
+
+@contextlib.contextmanager
+def plain_double_backward():
+    """ART's attack steps through PyTorch's own double backward, as before issue 25:
+    `wsol.methods.art.input_second_order` becomes a no-op for the duration."""
+    import wsol.methods.art as art_module
+
+    real = art_module.input_second_order
+    art_module.input_second_order = lambda model: contextlib.nullcontext(model)
+    try:
+        yield
+    finally:
+        art_module.input_second_order = real
+
+
+# row label -> context its steps run in (the computation a row stands for)
+CONTEXTS = {"art_plain": plain_double_backward}
 
 
 def method_table() -> dict[str, list[str]]:
@@ -78,15 +115,18 @@ def build(name: str, arch: str, classes: int, seed: int, device: torch.device):
     return method, model
 
 
+def amp_context(device: torch.device, amp: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else \
+        torch.autocast(device.type, enabled=False)
+
+
 def time_method(method, model, x, y, device, amp: str, warmup: int, iters: int) -> list[float]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
-    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp == "bf16" else \
-        (lambda: torch.autocast(device.type, enabled=False))
     times = []
     for i in range(warmup + iters):
         sync(device)
         t = time.perf_counter()
-        with ctx():
+        with amp_context(device, amp):
             out = method.step(model, x, y)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -95,6 +135,116 @@ def time_method(method, model, x, y, device, amp: str, warmup: int, iters: int) 
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return times
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak: CUDA's max-allocated counter, or the process's peak RSS (VmHWM)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_memory_gb(device: torch.device) -> float:
+    """Peak since `reset_peak_memory`: CUDA max allocated, or the process's peak RSS; nan if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+# -- per-phase accounting ----------------------------------------------------------------------
+
+class PhaseRecorder:
+    """`TrainingMethod.phase_hook`: times each named phase (device-synchronised) and, with a
+    FlopCount `counter` active, counts its FLOPs. One dict per step in `steps`."""
+
+    def __init__(self, device: torch.device, counter: FlopCount | None = None) -> None:
+        self.device, self.counter = device, counter
+        self.steps: list[dict[str, float]] = []
+        self.flops: dict[str, int] = {}
+
+    def new_step(self) -> None:
+        self.steps.append({})
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        sync(self.device)
+        f0 = self.counter.flops if self.counter is not None else 0
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            sync(self.device)
+            self.steps[-1][name] = self.steps[-1].get(name, 0.0) + time.perf_counter() - t0
+            if self.counter is not None:
+                self.flops[name] = self.flops.get(name, 0) + self.counter.flops - f0
+
+
+OTHER = "rest of the step (outside its named phases)"
+
+
+def phased_step(method, model, opt, x, y, device, amp: str, rec: PhaseRecorder) -> None:
+    """One training step with every phase recorded: the method's own phases, the rest of its
+    step, the backward of each loss term apart (or of the whole loss), the optimizer step."""
+    rec.new_step()
+    method.phase_hook = rec
+    try:
+        f0 = rec.counter.flops if rec.counter is not None else 0
+        sync(device)
+        t0 = time.perf_counter()
+        with amp_context(device, amp):
+            out = method.step(model, x, y)
+        sync(device)
+        inner = sum(rec.steps[-1].values())
+        rec.steps[-1][OTHER] = time.perf_counter() - t0 - inner
+        if rec.counter is not None:
+            rec.flops[OTHER] = rec.counter.flops - f0 - sum(rec.flops.get(n, 0) for n in rec.steps[-1] if n != OTHER)
+    finally:
+        method.phase_hook = None
+    opt.zero_grad(set_to_none=True)
+    terms = list(out.terms.items()) or [("loss", out.loss)]
+    for i, (name, term) in enumerate(terms):
+        with rec(f"backward: {name}"):
+            term.backward(retain_graph=i < len(terms) - 1)
+    with rec("optimizer step"):
+        opt.step()
+
+
+def phase_table(method, model, x, y, device, amp: str, warmup: int, iters: int,
+                forward_flops: int) -> list[str]:
+    """Markdown rows: phase | ms (median over `iters` steps) | share | GFLOP | forward passes | GFLOP/s."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+    timing = PhaseRecorder(device)
+    for _ in range(warmup):
+        phased_step(method, model, opt, x, y, device, amp, timing)
+    timing.steps.clear()
+    for _ in range(iters):
+        phased_step(method, model, opt, x, y, device, amp, timing)
+    counting = PhaseRecorder(device)
+    with FlopCount() as counter:
+        counting.counter = counter
+        phased_step(method, model, opt, x, y, device, amp, counting)
+    names = list(timing.steps[0])
+    ms = {n: 1000 * statistics.median(step.get(n, 0.0) for step in timing.steps) for n in names}
+    total_ms = sum(ms.values())
+    total_flops = sum(counting.flops.values())
+    rows = []
+    for n in [*[n for n in names if n != OTHER and not n.startswith(("backward", "optimizer"))], OTHER,
+              *[n for n in names if n.startswith(("backward", "optimizer"))]]:
+        f = counting.flops.get(n, 0)
+        rate = f / 1e9 / (ms[n] / 1000) if ms[n] > 0 and f else float("nan")
+        rows.append(f"| {n} | {ms[n]:.1f} | {100 * ms[n] / total_ms:.0f}% | {f / 1e9:.2f} | "
+                    f"{f / forward_flops:.2f} | {rate:.1f} |")
+    rows.append(f"| **total** | **{total_ms:.1f}** | 100% | **{total_flops / 1e9:.2f}** | "
+                f"**{total_flops / forward_flops:.2f}** | {total_flops / 1e9 / (total_ms / 1000):.1f} |")
+    return rows
 
 
 def machine(device: torch.device) -> str:
@@ -116,14 +266,24 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--channels-last", action="store_true", help="model and images in channels_last memory format")
+    ap.add_argument("--tf32", action="store_true", help="CUDA: TF32 matmuls and convolutions")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="CUDA: torch.backends.cudnn.benchmark = True")
+    ap.add_argument("--phases", action="store_true",
+                    help="also time and count the FLOPs of each phase of every method's step")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     torch.manual_seed(args.seed)
-    x = torch.rand(args.batch, 3, args.size, args.size, device=device)
+    x = torch.rand(args.batch, 3, args.size, args.size, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, args.classes, (args.batch,), device=device)
-    rows = []
+    rows, phases = [], []
+    forward_flops = None
     for amp in args.amp:
         base = None
         for name in args.methods:
@@ -131,15 +291,31 @@ def main(argv=None) -> None:
             if built is None:
                 print(f"{name}: skipped (does not support arch {args.arch})", flush=True)
                 continue
-            times = time_method(*built, x, y, device, amp, args.warmup, args.iters)
+            method, model = built
+            model = model.to(memory_format=fmt)
+            if forward_flops is None:
+                with torch.no_grad():
+                    forward_flops = count_flops(lambda: model(x))
+            label = name if amp == "none" else f"{name}[{amp}]"
+            with CONTEXTS.get(name, contextlib.nullcontext)():
+                reset_peak_memory(device)
+                times = time_method(method, model, x, y, device, amp, args.warmup, args.iters)
+                peak = peak_memory_gb(device)
+                if args.phases:
+                    table = phase_table(method, model, x, y, device, amp, 1, max(1, args.iters // 2), forward_flops)
+                    phases.append((label, table))
             ms = 1000 * statistics.median(times)
             base = ms if name == "natural" else base
             ratio = ms / base if base else float("nan")
-            label = name if amp == "none" else f"{name}[{amp}]"
             print(f"{label} {ms:.1f} {ratio:.2f}", flush=True)
-            rows.append((label, ms, ratio, args.batch * 1000 / ms))
-    table = ["| method | ms per step (median) | ratio to natural | images/s |", "|---|---|---|---|"]
-    table += [f"| {n} | {ms:.1f} | {r:.2f}x | {ips:.1f} |" for n, ms, r, ips in rows]
+            rows.append((label, ms, ratio, args.batch * 1000 / ms, peak))
+    mem = "peak GPU memory allocated (GiB)" if device.type == "cuda" else "peak RSS of the process (GiB)"
+    table = [f"| method | ms per step (median) | ratio to natural | images/s | {mem} |", "|---|---|---|---|---|"]
+    table += [f"| {n} | {ms:.1f} | {r:.2f}x | {ips:.1f} | {pk:.2f} |" for n, ms, r, ips, pk in rows]
+    for label, phase_rows in phases:
+        table += ["", f"Phases of `{label}` (one forward pass of the batch = {forward_flops / 1e9:.2f} GFLOP):", "",
+                  "| phase | ms (median) | share | GFLOP | forward passes | GFLOP/s |", "|---|---|---|---|---|---|",
+                  *phase_rows]
     print("\n".join(table))
     if not args.no_record:
         record(table, args, device)
@@ -151,7 +327,9 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"machine: {machine(device)}",
         f"command: `{command.strip()}`",
         f"model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
-        f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}"], table)
+        f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}"
+        + "".join(f", {flag}" for flag, on in (("channels_last", args.channels_last), ("TF32", args.tf32),
+                                               ("cudnn.benchmark", args.cudnn_benchmark)) if on)], table)
 
 
 if __name__ == "__main__":
