@@ -58,6 +58,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from wsol.data import WSOLDataset, build_transform, collate_samples, load_split, seed_worker
+from wsol.data.synthetic_render import pink_noise_image
 from wsol.data.synthetic_wsoleval import imagenet_synsets
 
 try:
@@ -70,22 +71,6 @@ GENERATOR = "bench_loader 1/f noise v1"
 
 
 # ---------------------------------------------------------------- data
-
-def noise_image(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """uint8 (H, W, 3): 1/f noise per channel, channels mixed (correlated like photos)."""
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.rfftfreq(width)[None, :]
-    f = np.sqrt(fx ** 2 + fy ** 2)
-    f[0, 0] = 1.0
-    chans = []
-    for _ in range(3):
-        spec = (rng.standard_normal(f.shape) + 1j * rng.standard_normal(f.shape)) / f
-        spec[0, 0] = 0
-        chans.append(np.fft.irfft2(spec, s=(height, width)))
-    x = np.stack(chans, -1) @ (rng.random((3, 3)) * 0.5 + np.eye(3))
-    x = (x - x.mean()) / x.std()
-    return np.clip(128 + 40 * x, 0, 255).astype(np.uint8)
-
 
 def _write_text(path: Path, lines: list[str]) -> None:
     path.write_text("\n".join(lines))  # wsolevaluation: no trailing newline
@@ -105,7 +90,7 @@ def make_data(root: Path, classes: int, per_class: int, size: tuple[int, int], q
     for i, image_id in enumerate(ids):
         path = image_root / image_id
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(noise_image(rng, *size)).save(path, "JPEG", quality=quality)
+        Image.fromarray(pink_noise_image(rng, *size)).save(path, "JPEG", quality=quality)
         if i % 100 == 0:
             print(f"  writing images {i}/{len(ids)}", flush=True)
     write_metadata(root, ids, [k // per_class for k in range(len(ids))])

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from wsol.data.images import ImageLoadError, load_rgb
+from wsol.data.synthetic_render import pink_noise_image
 from wsol.data.transforms import KINDS, build_transform
 
 # --------------------------------------------------------------------------- references (before)
@@ -72,22 +73,6 @@ def reference_transform(t, image, boxes, mask=None) -> dict:
 # --------------------------------------------------------------------------- files
 
 
-def photo_like(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """uint8 (H, W, 3) 1/f colour noise (the spectrum of natural images)."""
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.rfftfreq(width)[None, :]
-    f = np.sqrt(fx ** 2 + fy ** 2)
-    f[0, 0] = 1.0
-    chans = []
-    for _ in range(3):
-        spec = (rng.standard_normal(f.shape) + 1j * rng.standard_normal(f.shape)) / f
-        spec[0, 0] = 0
-        chans.append(np.fft.irfft2(spec, s=(height, width)))
-    x = np.stack(chans, -1) @ (rng.random((3, 3)) * 0.5 + np.eye(3))
-    x = (x - x.mean()) / x.std()
-    return np.clip(128 + 40 * x, 0, 255).astype(np.uint8)
-
-
 ENCODINGS = {  # name -> (size, mode, save options)
     "420": ((500, 375), "RGB", dict(quality=90)),
     "422": ((333, 500), "RGB", dict(quality=90, subsampling=1)),
@@ -107,11 +92,11 @@ def photos(tmp_path_factory) -> dict[str, str]:
     paths = {}
     for name, ((w, h), mode, opts) in ENCODINGS.items():
         path = root / f"{name}.JPEG"
-        Image.fromarray(photo_like(rng, max(w, 2), max(h, 2))[:h, :w]).convert(mode).save(path, "JPEG", **opts)
+        Image.fromarray(pink_noise_image(rng, max(w, 2), max(h, 2))[:h, :w]).convert(mode).save(path, "JPEG", **opts)
         paths[name] = str(path)
-    rgba = np.dstack([photo_like(rng, 320, 240), rng.integers(0, 256, (240, 320), dtype=np.uint8)])
+    rgba = np.dstack([pink_noise_image(rng, 320, 240), rng.integers(0, 256, (240, 320), dtype=np.uint8)])
     Image.fromarray(rgba, "RGBA").save(root / "rgba.png")
-    Image.fromarray(photo_like(rng, 320, 240)).convert("P").save(root / "palette.png")
+    Image.fromarray(pink_noise_image(rng, 320, 240)).convert("P").save(root / "palette.png")
     paths.update(rgba=str(root / "rgba.png"), palette=str(root / "palette.png"))
     return paths
 
@@ -127,7 +112,7 @@ def test_load_rgb_identical_beyond_one_memory_block(tmp_path):
     # 2100 x 2100 RGB is 17.6 MB as Pillow's RGBX, over its 16 MB block: the np.asarray path
     path = tmp_path / "big.jpg"
     rng = np.random.default_rng(1)
-    big = cv2.resize(photo_like(rng, 525, 525), (2100, 2100), interpolation=cv2.INTER_LINEAR)
+    big = cv2.resize(pink_noise_image(rng, 525, 525), (2100, 2100), interpolation=cv2.INTER_LINEAR)
     Image.fromarray(big).save(path, quality=90)
     with Image.open(path) as img:
         img.load()

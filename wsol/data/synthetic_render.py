@@ -457,3 +457,20 @@ def _check_int(name: str, value, lo: int, hi: int | None = None) -> None:
     if value < lo or (hi is not None and value > hi):
         rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
         raise ValueError(f"{name} must be {rng}, got {value}")
+
+
+def pink_noise_image(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """uint8 (H, W, 3): 1/f colour noise, the spectrum of natural images, channels mixed so they
+    correlate like a photo's (JPEG stand-ins for loader tests and benchmarks)."""
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    f = np.sqrt(fx ** 2 + fy ** 2)
+    f[0, 0] = 1.0
+    chans = []
+    for _ in range(3):
+        spec = (rng.standard_normal(f.shape) + 1j * rng.standard_normal(f.shape)) / f
+        spec[0, 0] = 0
+        chans.append(np.fft.irfft2(spec, s=(height, width)))
+    x = np.stack(chans, -1) @ (rng.random((3, 3)) * 0.5 + np.eye(3))
+    x = (x - x.mean()) / x.std()
+    return np.clip(128 + 40 * x, 0, 255).astype(np.uint8)
