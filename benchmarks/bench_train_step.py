@@ -19,9 +19,9 @@ and the optimizer step, each with its median time, its FLOPs (convolutions, thei
 matmuls, counted from the ATen ops dispatched in one more step) and those FLOPs in units of one
 forward pass of the batch, so the cost is explained against the passes the algorithm needs.
 Backpropagating the terms apart does the same work as the one backward of the plain step.
-`art_plain` is faithful ART as this toolkit computed it before issue 25 (the attack steps through
-PyTorch's own double backward instead of `wsol.models.input_second_order`), for side-by-side
-speed-ups in one run. Every registered method
+`art_plain` is faithful ART as this toolkit computed it before issue 25 (the attack steps and the
+L_attr pass through PyTorch's own conv double backward instead of `wsol.models.input_second_order`
+and `lean_double_backward`), for side-by-side speed-ups in one run. Every registered method
 (`wsol.methods.list_methods()`) has a row under its own name, at its default settings (the
 paper's CUB settings: PGD 7 steps; HaS, ACoL, SPG, CutMix: wsolevaluation's defaults) plus the
 per-method overrides in `OVERRIDES` (ART: top-k 29.9% of pixels; eps 2/255, T 3, alpha 1.5/255,
@@ -69,16 +69,16 @@ VARIANTS = {
 
 @contextlib.contextmanager
 def plain_double_backward():
-    """ART's attack steps through PyTorch's own double backward, as before issue 25:
-    `wsol.methods.art.input_second_order` becomes a no-op for the duration."""
+    """ART's attack steps and L_attr through PyTorch's own double backward, as before issue 25:
+    `input_second_order` and `lean_double_backward` in wsol.methods.art become no-ops for the duration."""
     import wsol.methods.art as art_module
 
-    real = art_module.input_second_order
-    art_module.input_second_order = lambda model: contextlib.nullcontext(model)
+    real = art_module.input_second_order, art_module.lean_double_backward
+    art_module.input_second_order = art_module.lean_double_backward = lambda model: contextlib.nullcontext(model)
     try:
         yield
     finally:
-        art_module.input_second_order = real
+        art_module.input_second_order, art_module.lean_double_backward = real
 
 
 # row label -> context its steps run in (the computation a row stands for)

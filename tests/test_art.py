@@ -283,7 +283,8 @@ def test_fast_step_uses_the_configured_fraction_of_pairs(monkeypatch):
 
 def _faithful_step(model, x, y, cfg, plain: bool, monkeypatch, seed=7):
     """One faithful ART step + backward on `model`: (x~, CE, L_attr, parameter grads, BN buffers).
-    plain=True runs the attack with PyTorch's own double backward (no `input_second_order`)."""
+    plain=True runs the attack and L_attr with PyTorch's own double backward (no `input_second_order`,
+    no `lean_double_backward`): the computation before issue 25."""
     import contextlib
 
     import wsol.methods.art as art_module
@@ -291,6 +292,7 @@ def _faithful_step(model, x, y, cfg, plain: bool, monkeypatch, seed=7):
     with monkeypatch.context() as mp:
         if plain:
             mp.setattr(art_module, "input_second_order", lambda m: contextlib.nullcontext(m))
+            mp.setattr(art_module, "lean_double_backward", lambda m: contextlib.nullcontext(m))
         seen = []
         real = art_module.art_attack
         mp.setattr(art_module, "art_attack", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
@@ -306,8 +308,9 @@ def _faithful_step(model, x, y, cfg, plain: bool, monkeypatch, seed=7):
 @pytest.mark.parametrize("arch", ["resnet_tiny", "vgg_gap_tiny"])
 @pytest.mark.parametrize("grad_wrt", ["raw", "normalized"])
 def test_lean_attack_equals_plain_double_backward_in_float64(arch, grad_wrt, monkeypatch):
-    """The attack steps run in `input_second_order`: x~ (hence every attack sign), CE, L_attr, the
-    parameter gradients and the BN running statistics equal those of the plain autograd computation."""
+    """The attack steps run in `input_second_order`, L_attr in `lean_double_backward`: x~ (hence every
+    attack sign), CE, L_attr, the parameter gradients and the BN running statistics equal those of the
+    plain autograd computation."""
     x, y = batch(n=4, size=24)
     cfg = ARTConfig(topk_fraction=0.3, attack_grad_wrt=grad_wrt)   # faithful, T=3, train-mode attack
     results = []

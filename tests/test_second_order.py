@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from wsol.models import build_model, smooth_activations
-from wsol.models.second_order import input_second_order, lean_conv2d
+from wsol.models.second_order import input_second_order, lean_conv2d, lean_double_backward
 
 
 def _net() -> nn.Module:
@@ -118,3 +118,43 @@ def test_lean_conv2d_backward_with_mixed_dtypes():
     assert y.dtype == torch.bfloat16
     gx, gw = torch.autograd.grad(y.float().square().sum(), (x, w))
     assert gx.dtype == gw.dtype == torch.float32 and gx.abs().max() > 0
+
+
+def _double_backprop_param_grads(model, x, beta=3.0):
+    """Parameter gradients of a loss of the input gradient (double-backprop training, as ART's L_attr)."""
+    u = x.clone().requires_grad_(True)
+    with smooth_activations(model, beta):
+        (g,) = torch.autograd.grad(model(u)[:, 0].sum(), u, create_graph=True)
+    loss = (g * x).sum() / (g.norm() + 1) + model(x)[:, 1].sum()      # plus a first-order term
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.autograd.grad(loss, params)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_lean_double_backward_gives_the_parameter_gradients_of_the_standard_path(train):
+    model = _net().train(train)
+    x = torch.rand(5, 3, 15, 17, dtype=torch.float64)
+    ref = _double_backprop_param_grads(model, x)
+    with lean_double_backward(model):
+        assert all(p.requires_grad for p in model.parameters())
+        got = _double_backprop_param_grads(model, x)
+    assert not any("forward" in m.__dict__ for m in model.modules())
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_the_first_order_weight_gradient_runs_only_when_asked_for(monkeypatch):
+    """An input gradient through lean convolutions does not form weight gradients (that node is pruned)."""
+    import wsol.models.second_order as so
+
+    calls = []
+    real = so._ConvWeightGrad.backward
+    monkeypatch.setattr(so._ConvWeightGrad, "backward", staticmethod(lambda ctx, g: calls.append(1) or real(ctx, g)))
+    model = _net()
+    x = torch.rand(2, 3, 15, 17, dtype=torch.float64, requires_grad=True)
+    with lean_double_backward(model):
+        out = model(x)[:, 0].sum()
+    torch.autograd.grad(out, x, retain_graph=True)
+    assert calls == []
+    out.backward()
+    assert len(calls) == 4 and all(p.grad is not None for p in model.parameters())

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsol.models import input_second_order, smooth_activations
+from wsol.models import input_second_order, lean_double_backward, smooth_activations
 from wsol.settings import FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, check_limits
 
 from .base import StepOutput, TrainingMethod, eval_mode, frozen_bn_stats, register_method
@@ -253,7 +253,9 @@ def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: tor
     x, x_adv: (N,3,H,W) in [0,1]; y: (N,). attr_inputs="pair": rows [x; x~] with pair ids
     [0..N-1, 0..N-1] (art2020); "adv_only": x~ alone, each row its own pair (the paper's formula).
     Gradients are taken w.r.t. the normalized input, with the Softplus(beta) net. `batch_size`:
-    the full batch's N when (x, x_adv) is a subset of its pairs (fast mode).
+    the full batch's N when (x, x_adv) is a subset of its pairs (fast mode). The convolutions run
+    through `wsol.models.lean_double_backward`: the same parameter gradients as PyTorch's own conv
+    double backward, with its weight term from the ordinary weight-gradient kernel.
     """
     if cfg.attr_inputs == "pair":
         rows, yy = torch.cat([x, x_adv]), torch.cat([y, y])
@@ -262,7 +264,7 @@ def art_attr_term(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: tor
         rows, yy, pair = x_adv, y, torch.arange(len(y), device=y.device)
     u = model.normalize(rows.detach()).requires_grad_(True)
     full_rows = len(rows) * (batch_size or len(y)) // len(y)
-    with smooth_activations(model, cfg.beta):
+    with lean_double_backward(model), smooth_activations(model, cfg.beta):
         g1, g2 = logit_gradients(model, u, yy, normalized=True, rows=full_rows)
     return art_attr_loss(u, g1, g2, pair, cfg.projection)
 

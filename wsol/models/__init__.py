@@ -14,7 +14,7 @@ from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel, model_device, running_
 from .pretrained import LoadReport, PretrainedWeightsMissing, load_pretrained
 from .registry import (build_model, list_architecture_types, list_models, register_architecture_type,
                        register_model)
-from .second_order import input_second_order, lean_conv2d
+from .second_order import input_second_order, lean_conv2d, lean_double_backward
 
 __all__ = [
     "ADL",
@@ -27,6 +27,7 @@ __all__ = [
     "WSOLModel",
     "build_model",
     "input_second_order",
+    "lean_double_backward",
     "lean_conv2d",
     "list_architecture_types",
     "list_models",
