@@ -6,9 +6,12 @@
     python benchmarks/bench_train_step.py --methods natural has cutmix acol spg   # the wsolevaluation methods
 
 Prints one line per method, `<method> <ms per step> <ratio to natural>`, then a table that is
-appended to benchmarks/RESULTS.md with the machine, date and command. The table also gives each
-method's peak memory over its steps (CPU: the process's peak resident set, reset before each
-method through /proc/self/clear_refs; CUDA: max allocated).
+appended to benchmarks/RESULTS.md with the machine, date and command. The methods take turns,
+one step each (after `--warmup` rounds), so a slow spell of a shared machine slows every row
+alike and the ratios stay fair. The table also gives each method's peak memory over one step
+run on its own (CPU: the process's peak resident set, reset before it through
+/proc/self/clear_refs, so it includes the process's baseline and every row's model; CUDA: max
+allocated).
 
     python benchmarks/bench_train_step.py --methods natural art art_plain art_fast --phases
 
@@ -120,21 +123,21 @@ def amp_context(device: torch.device, amp: str):
         torch.autocast(device.type, enabled=False)
 
 
-def time_method(method, model, x, y, device, amp: str, warmup: int, iters: int) -> list[float]:
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
-    times = []
-    for i in range(warmup + iters):
-        sync(device)
-        t = time.perf_counter()
-        with amp_context(device, amp):
-            out = method.step(model, x, y)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
-        sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return times
+def timed_step(method, model, opt, x, y, device, amp: str) -> float:
+    """Seconds of one training step: the method's step, backward, SGD update."""
+    sync(device)
+    t = time.perf_counter()
+    with amp_context(device, amp):
+        out = method.step(model, x, y)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    opt.step()
+    sync(device)
+    return time.perf_counter() - t
+
+
+def sgd(model):
+    return torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -220,7 +223,7 @@ def phased_step(method, model, opt, x, y, device, amp: str, rec: PhaseRecorder) 
 def phase_table(method, model, x, y, device, amp: str, warmup: int, iters: int,
                 forward_flops: int) -> list[str]:
     """Markdown rows: phase | ms (median over `iters` steps) | share | GFLOP | forward passes | GFLOP/s."""
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
+    opt = sgd(model)
     timing = PhaseRecorder(device)
     for _ in range(warmup):
         phased_step(method, model, opt, x, y, device, amp, timing)
@@ -285,7 +288,7 @@ def main(argv=None) -> None:
     rows, phases = [], []
     forward_flops = None
     for amp in args.amp:
-        base = None
+        runs = []   # (label, name, method, model, optimizer)
         for name in args.methods:
             built = build(name, args.arch, args.classes, args.seed, device)
             if built is None:
@@ -296,19 +299,34 @@ def main(argv=None) -> None:
             if forward_flops is None:
                 with torch.no_grad():
                     forward_flops = count_flops(lambda: model(x))
-            label = name if amp == "none" else f"{name}[{amp}]"
+            runs.append((name if amp == "none" else f"{name}[{amp}]", name, method, model, sgd(model)))
+        # peak memory: one step of each method on its own (also its first warm-up step)
+        peaks = {}
+        for label, name, method, model, opt in runs:
             with CONTEXTS.get(name, contextlib.nullcontext)():
                 reset_peak_memory(device)
-                times = time_method(method, model, x, y, device, amp, args.warmup, args.iters)
-                peak = peak_memory_gb(device)
-                if args.phases:
-                    table = phase_table(method, model, x, y, device, amp, 1, max(1, args.iters // 2), forward_flops)
-                    phases.append((label, table))
-            ms = 1000 * statistics.median(times)
+                timed_step(method, model, opt, x, y, device, amp)
+                peaks[label] = peak_memory_gb(device)
+        # timing: the methods take turns, one step each, so a slow spell of the machine hits every row alike
+        times = {label: [] for label, *_ in runs}
+        for i in range(args.warmup + args.iters):
+            for label, name, method, model, opt in runs:
+                with CONTEXTS.get(name, contextlib.nullcontext)():
+                    seconds = timed_step(method, model, opt, x, y, device, amp)
+                if i >= args.warmup:
+                    times[label].append(seconds)
+        base = None
+        for label, name, method, model, opt in runs:
+            ms = 1000 * statistics.median(times[label])
             base = ms if name == "natural" else base
             ratio = ms / base if base else float("nan")
             print(f"{label} {ms:.1f} {ratio:.2f}", flush=True)
-            rows.append((label, ms, ratio, args.batch * 1000 / ms, peak))
+            rows.append((label, ms, ratio, args.batch * 1000 / ms, peaks[label]))
+        if args.phases:
+            for label, name, method, model, opt in runs:
+                with CONTEXTS.get(name, contextlib.nullcontext)():
+                    phases.append((label, phase_table(method, model, x, y, device, amp, 0, max(1, args.iters // 2),
+                                                      forward_flops)))
     mem = "peak GPU memory allocated (GiB)" if device.type == "cuda" else "peak RSS of the process (GiB)"
     table = [f"| method | ms per step (median) | ratio to natural | images/s | {mem} |", "|---|---|---|---|---|"]
     table += [f"| {n} | {ms:.1f} | {r:.2f}x | {ips:.1f} | {pk:.2f} |" for n, ms, r, ips, pk in rows]
