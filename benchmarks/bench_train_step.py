@@ -118,6 +118,17 @@ def build(name: str, arch: str, classes: int, seed: int, device: torch.device):
     return method, model
 
 
+def step_kwargs(method, x: torch.Tensor) -> dict:
+    """The extra `step` arguments of a method trained on localization labels (FSL): its targets for
+    one centred box per image (the middle half of each side); {} for the others."""
+    if method.supervision == "image":
+        return {}
+    h, w = x.shape[-2:]
+    box = torch.tensor([[w // 4, h // 4, 3 * w // 4 - 1, 3 * h // 4 - 1]], dtype=torch.float32)
+    targets = method.targets({"image": x, "boxes": [box] * len(x), "image_id": [f"#{i}" for i in range(len(x))]})
+    return {k: v.to(x.device) if torch.is_tensor(v) else v for k, v in (targets or {}).items()}
+
+
 def amp_context(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else \
         torch.autocast(device.type, enabled=False)
@@ -128,7 +139,7 @@ def timed_step(method, model, opt, x, y, device, amp: str) -> float:
     sync(device)
     t = time.perf_counter()
     with amp_context(device, amp):
-        out = method.step(model, x, y)
+        out = method.step(model, x, y, **step_kwargs(method, x))
     opt.zero_grad(set_to_none=True)
     out.loss.backward()
     opt.step()
@@ -203,7 +214,7 @@ def phased_step(method, model, opt, x, y, device, amp: str, rec: PhaseRecorder) 
         sync(device)
         t0 = time.perf_counter()
         with amp_context(device, amp):
-            out = method.step(model, x, y)
+            out = method.step(model, x, y, **step_kwargs(method, x))
         sync(device)
         inner = sum(rec.steps[-1].values())
         rec.steps[-1][OTHER] = time.perf_counter() - t0 - inner

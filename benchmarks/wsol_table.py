@@ -28,6 +28,11 @@ Scoring finished runs instead (e.g. the paper presets trained on the real CUB-20
 reads backbone, method and seed from each run's config.yaml, scores its checkpoint-best (or
 --checkpoint last) on the test split, and prints the paper's numbers (REFERENCE.md §10) under
 each row it has.
+Tuned methods instead, from finished searches (tools/search.py; their reports are reused, nothing
+is trained or scored again):
+
+    python benchmarks/wsol_table.py --searches runs/search/natural-cam runs/search/art-fast ...
+
 Prints the table, the per-seed paired differences to natural training, and the centre-Gaussian
 baseline, and appends them to benchmarks/RESULTS.md with the machine, date and command.
 """
@@ -36,16 +41,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from wsol.cli.train_wsol import config_from_args
-from wsol.cli.train_wsol import parse as parse_train_args
+from wsol.cli.jobs import log, run_train, score_worker, scoring_pool, train_config
+from wsol.cli.train_wsol import config_from_args  # noqa: F401  (importable from here as before)
 from wsol.config import ConfigError, load_config
 from wsol.engine.table import (
     COLUMNS,
@@ -72,47 +75,6 @@ METHOD_ARGS = {label: ["--method", sets[0].partition("=")[2], *(a for kv in sets
                for label, sets in method_runs().items()}
 LABELS = {"art": "art (fast)", "art_faithful": "art (faithful)"}  # row names in the printed tables
 CONFIGS = REPO / "configs" / "demo"
-
-
-def log(msg: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
-def train_config(cmd: list[str], out: Path):
-    """The effective config tools/train_wsol.py builds from `cmd`."""
-    return config_from_args(parse_train_args([*cmd, "--out", str(out)]))
-
-
-def run_train(cmd: list[str], out: Path, threads: int, label: str) -> float:
-    """Run tools/train_wsol.py unless `out` holds a run that finished with the same effective
-    config (check_reuse has refused finished runs with another config); returns seconds."""
-    cfg = train_config(cmd, out)
-    if finished_run(out, cfg) is not None:
-        log(f"{label}: reusing finished run {out}")
-        return float(json.loads((out / "timing.json").read_text())["train_s"]) if (out / "timing.json").is_file() \
-            else float("nan")
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    resume = resumable_run(out, cfg)
-    before = _epoch_seconds(out) if resume else 0.0
-    log(f"{label}: {'resuming' if resume else 'training'} -> {out}")
-    t = time.perf_counter()
-    args = ["--resume", str(out)] if resume else [*cmd, "--out", str(out)]
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "train_wsol.py"), *args, "--quiet"],
-                          capture_output=True, text=True, env=env)
-    elapsed = time.perf_counter() - t + before
-    if proc.returncode != 0:
-        raise RuntimeError(f"{label} failed (exit {proc.returncode}); command: train_wsol.py {' '.join(cmd)}\n"
-                           f"{proc.stderr[-3000:]}")
-    (out / "timing.json").write_text(json.dumps({"train_s": elapsed}))
-    log(f"{label}: done in {elapsed:.0f} s")
-    return elapsed
-
-
-def _epoch_seconds(run: Path) -> float:
-    """Training seconds of the epochs a stopped run already finished (metrics.jsonl)."""
-    path = run / "metrics.jsonl"
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return sum(float(json.loads(line).get("epoch_time_s", 0.0)) for line in lines if line.strip())
 
 
 def extra_sets(args, method: str | None = None) -> list[str]:
@@ -163,26 +125,6 @@ def finetune(backbone: str, seed: int, method: str, args, threads: int) -> dict:
     return {"backbone": backbone, "method": method, "seed": seed, "run": out, "train_s": train_s}
 
 
-def _score_worker(run_dir: str, data: str, batch_size: int, checkpoint: str, threads: int) -> tuple[dict, float]:
-    """Score one run in a worker process (torch, OpenCV and numba held to `threads`); writes and
-    returns the table row and the seconds it took. A process each: the figure writers use pyplot,
-    which is not thread-safe."""
-    import cv2
-    import numba
-    import torch
-
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    t = time.perf_counter()
-    run = Path(run_dir)
-    row = score_run(run / f"checkpoint-{checkpoint}", data, split="test", batch_size=batch_size,
-                    out_dir=run / f"eval-{checkpoint}")
-    row.pop("curves")
-    (run / f"table-row-{checkpoint}.json").write_text(json.dumps(row))
-    return row, time.perf_counter() - t
-
-
 def _cached_row(run: dict, checkpoint: str) -> dict | None:
     cache = run["run"] / f"table-row-{checkpoint}.json"
     return {**run, **json.loads(cache.read_text())} if cache.is_file() else None
@@ -193,19 +135,12 @@ def _log_scored(run: dict, row: dict, seconds: float) -> None:
         + ", ".join(f"{k} {row[k]:.1f}" for k, _ in COLUMNS if row.get(k) is not None))
 
 
-def _scoring_pool(workers: int, threads: int) -> ProcessPoolExecutor:
-    """`workers` spawned scoring processes (for _score_worker). They inherit the thread limits set
-    here before they import torch and numba; trainings set their own."""
-    os.environ.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-
-
 def train_and_score(args, threads: int) -> list[dict]:
     """Stage 1, then stage 2 with each finished run scored while the others still train (scoring
     runs in --score-jobs worker processes). A failed run is reported after every other run has
     finished and been scored; all of them stay on disk for the next call to reuse."""
     rows, failures = [], []
-    scorer = _scoring_pool(args.score_jobs or args.jobs, threads)
+    scorer = scoring_pool(args.score_jobs or args.jobs, threads)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool, scorer:
         if not args.scratch:
             list(pool.map(lambda job: pretrain(*job, args, threads), [(b, s) for b in args.backbones for s in args.seeds]))
@@ -227,7 +162,7 @@ def train_and_score(args, threads: int) -> list[dict]:
                 rows.append(cached)
                 continue
             data = data or json.loads((run["run"] / "checkpoint-last.json").read_text())["data"]
-            scorings[scorer.submit(_score_worker, str(run["run"]), data, args.eval_batch_size, "last", threads)] = run
+            scorings[scorer.submit(score_worker, str(run["run"]), data, args.eval_batch_size, "last", threads)] = run
         for fut in as_completed(scorings):
             run = scorings[fut]
             try:
@@ -285,14 +220,14 @@ def score_runs(args, argv) -> int:
     workers = args.score_jobs or args.jobs
     threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
     rows = [None] * len(jobs)
-    with _scoring_pool(workers, threads) as scorer:
+    with scoring_pool(workers, threads) as scorer:
         futures = {}
         for i, (base, data) in enumerate(jobs):
             cached = _cached_row(base, checkpoint)
             if cached is not None:
                 rows[i] = cached
             else:
-                futures[scorer.submit(_score_worker, str(base["run"]), data, args.eval_batch_size, checkpoint,
+                futures[scorer.submit(score_worker, str(base["run"]), data, args.eval_batch_size, checkpoint,
                                       threads)] = i
         for fut in as_completed(futures):
             base = jobs[futures[fut]][0]
@@ -307,6 +242,39 @@ def score_runs(args, argv) -> int:
             f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
             f"checkpoint-{args.checkpoint or 'best'} of each run, test split ({rows[0]['num_images']} images); "
             "'(paper)' rows: the ART paper's numbers (REFERENCE.md §10)"], table)
+    return 0
+
+
+def search_rows(dirs: list[Path]) -> list[dict]:
+    """Table rows from finished searches (tools/search.py --out folders): the test rows of each
+    search's chosen setting, one per seed, labelled "<method> (tuned<, metric>)"."""
+    rows = []
+    for d in dirs:
+        path = d / "search.json"
+        if not path.is_file():
+            raise SystemExit(f"wsol_table: error: {d} is not a search folder (no search.json)")
+        doc = json.loads(path.read_text())
+        test = doc.get("test") or {}
+        if not test.get("rows"):
+            raise SystemExit(f"wsol_table: error: {path}: the search has no test scores yet (run it to the end)")
+        label = doc.get("label") or f"{doc['method']} (tuned, {doc['metric']})"
+        rows += [{**r, "backbone": doc["arch"], "method": label, "run": d / r["run"]} for r in test["rows"]]
+    return rows
+
+
+def score_searches(args, argv) -> int:
+    """--searches: the table of tuned methods from the searches' own test scores (no training)."""
+    rows = search_rows(args.searches)
+    table = markdown_table(with_paper_rows(aggregate(rows)))
+    diffs = paired(rows, base=args.paired_with) if args.paired_with else []
+    print("\n".join(table), "", "\n".join(diffs), sep="\n")
+    if not args.no_record:
+        append_entry(args.results, "wsol_table --searches: tuned methods (tools/search.py) on the test split", [
+            f"machine: {machine()}; commit {git_commit()}",
+            f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+            "each row: the setting its search chose on validation, retrained with the search's seeds, last "
+            f"checkpoint scored on the test split ({rows[0].get('num_images')} images); searches: "
+            + ", ".join(str(d) for d in args.searches)], [*table, "", *diffs])
     return 0
 
 
@@ -335,7 +303,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "wsol_table")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--searches", nargs="+", type=Path,
+                    help="tabulate these finished searches (tools/search.py --out folders); no training")
+    ap.add_argument("--paired-with", metavar="LABEL",
+                    help="with --searches: per-seed differences to this row label, e.g. 'natural (tuned, cam_loc)'")
     args = ap.parse_args(argv)
+    if args.searches:
+        return score_searches(args, argv)
     if args.runs:
         return score_runs(args, argv)
     if "natural" not in args.methods:

@@ -2,7 +2,8 @@
 (timm's tests/test_models.py pattern, over `wsol.methods.list_methods()`).
 
 For each (method, arch): the model built as the trainer builds it (`build_training_model` with the
-method's `model_options()`), one `method.step` in train mode on a batch of 4, then
+method's `model_options()`), one `method.step` in train mode on a batch of 4 (with the extra targets
+`method.targets(batch)` builds from a batch holding one GT box an image, as the trainer passes them), then
 - a finite scalar loss, detached (B,C) logits, the model still in train mode, numeric stats;
 - after `loss.backward()`, a non-zero gradient on every trainable parameter;
 - a checkpoint round trip (`save_checkpoint` / `load_checkpoint`, what the trainer and the
@@ -77,19 +78,23 @@ def _build(name: str, arch: str):
 
 
 def _batch(size: int):
+    """(x, y, the collated batch they come in: one GT box an image, for methods trained on boxes)."""
     g = torch.Generator().manual_seed(1)
-    return torch.rand(BATCH, 3, size, size, generator=g), torch.arange(BATCH) % NUM_CLASSES
+    x, y = torch.rand(BATCH, 3, size, size, generator=g), torch.arange(BATCH) % NUM_CLASSES
+    box = torch.tensor([[size // 4, size // 4, size - 1 - size // 4, size - 1 - size // 4]], dtype=torch.float32)
+    return x, y, {"image": x, "label": y, "boxes": [box.clone() for _ in range(BATCH)],
+                  "image_id": [f"img{i}.jpg" for i in range(BATCH)]}
 
 
 @pytest.mark.parametrize("name,arch", list(_cases()))
 def test_method_contract(name, arch, tmp_path):
     method, model = _build(name, arch)
-    x, y = _batch(ARCHS[arch][0])
+    x, y, batch = _batch(ARCHS[arch][0])
     x0 = x.clone()
 
     # one training step
     seed_everything(2)   # ADL's drop draws, dropout, attacks' random starts, HaS / CutMix draws
-    out = method.step(model, x, y)
+    out = method.step(model, x, y, **(method.targets(batch) or {}))
     assert model.training, f"{name}: the model must come back in train mode"
     assert torch.equal(x, x0), f"{name}: the caller's batch was modified"
     assert out.loss.ndim == 0 and torch.isfinite(out.loss), f"{name}: loss {out.loss}"

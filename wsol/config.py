@@ -57,7 +57,8 @@ class DataConfig:
                                            "flowers102")}
     LIMITS: ClassVar[dict] = {"image_size": ONE_UP, "resize_size": ONE_UP, "val_per_class": NONNEG,
                               "fold": Range(1, 3), "pad": NONNEG, "hflip": UNIT, "color_jitter": NONNEG,
-                              "rotation": Range(0, 180), "num_workers": NONNEG}
+                              "rotation": Range(0, 180), "num_workers": NONNEG,
+                              "proxy_fraction": Range(0, 1, lo_open=True), "proxy_seed": NONNEG}
 
     dataset: str = "cub"               # WSOL: cub, ilsvrc (boxes), openimages (masks), wsol.data.datasets;
                                        # or a classification set (tools/train_classifier.py)
@@ -80,7 +81,17 @@ class DataConfig:
     rotation: float = 0.0              # ... + random rotation within +-degrees (ART CIFAR: 2)
     num_workers: int = 0
     skip_bad_images: bool = True
+    proxy: bool = False                # train on a proxy of the train split (hyperparameter search, e.g. on
+                                       # ILSVRC): wsolevaluation's train/image_ids_proxy.txt, or with
+                                       # proxy_fraction a seeded share of every class (wsol.data.subset)
+    proxy_fraction: float | None = None
+    proxy_seed: int = 0
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+    def __post_init__(self) -> None:
+        if self.proxy_fraction is not None and not self.proxy:
+            raise ConfigError("data.proxy_fraction is set but data.proxy is false; set data.proxy=true to train "
+                              "on that share of every class", key="data.proxy_fraction")
 
 
 @dataclass

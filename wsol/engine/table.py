@@ -175,6 +175,19 @@ def mean_sd(values: Iterable[float]) -> tuple[float, float]:
     return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
+def t_interval(values: Iterable[float], level: float = 0.95) -> tuple[float, float]:
+    """The `level` confidence interval of the mean of `values` (Student's t, n - 1 degrees of
+    freedom); one value gives (v, v)."""
+    from scipy import stats
+
+    vals = [float(v) for v in values]
+    m, s = mean_sd(vals)
+    if len(vals) < 2:
+        return m, m
+    half = float(stats.t.ppf(0.5 + level / 2, len(vals) - 1)) * s / len(vals) ** 0.5
+    return m - half, m + half
+
+
 def aggregate(rows: Sequence[dict], keys: Sequence[str] = ("backbone", "method")) -> list[dict]:
     """Group rows by `keys` (in first-seen order); each group -> {keys..., "n": seeds,
     "<col>": (mean, sd) for every COLUMNS key present, "train_s": (mean, sd) if present}."""

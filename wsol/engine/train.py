@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from wsol.config import Config, ConfigError, config_to_dict, load_config, save_config
+from wsol.data.datasets import WSOL_DATASETS
 from wsol.methods import build_method
 from wsol.models import PretrainedWeightsMissing, build_model
 
@@ -72,8 +73,11 @@ def build_training_model(cfg: Config, num_classes: int, method_options: dict | N
     if adl:
         kwargs.update(adl_drop_rate=m.adl_drop_rate, adl_gamma=m.adl_gamma, adl_positions=m.adl_positions)
     try:
-        return build_model(m.arch, num_classes, pretrained=m.pretrained, adl=adl,
-                           pretrained_classifier=m.pretrained_classifier, **kwargs)
+        model = build_model(m.arch, num_classes, pretrained=m.pretrained, adl=adl,
+                            pretrained_classifier=m.pretrained_classifier, **kwargs)
+        if m.pretrained and m.arch.startswith("timm:") and kwargs.get("architecture_type", "cam") != "cam":
+            _timm_weights_into(model, build_model(m.arch, num_classes, pretrained=m.pretrained, **m.kwargs))
+        return model
     except PretrainedWeightsMissing as err:
         if not m.allow_random_init:
             raise TrainingError(f"{err}\n(set model.pretrained=false, or model.allow_random_init=true to "
@@ -88,6 +92,18 @@ def build_training_model(cfg: Config, num_classes: int, method_options: dict | N
         if "architecture_type" in str(err) or "supports" in str(err):
             raise ConfigError(f"method {cfg.method.name!r} with model.arch {m.arch!r}: {err}") from err
         raise
+
+
+def _timm_weights_into(model: torch.nn.Module, plain: torch.nn.Module) -> None:
+    """A method's model on a timm backbone (e.g. FSL's): build_model loads timm's weights only while
+    building the plain timm model, so copy them from `plain` (that model, weights loaded); the
+    method's own layers, absent from `plain`, keep their initialisation."""
+    missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+    if unexpected:
+        raise ConfigError(f"model.arch {plain.arch!r}: the method's model does not hold the pretrained "
+                          f"tensors {sorted(unexpected)[:5]}")
+    log.info("loaded the pretrained %s weights into the method's model (new layers: %s)", plain.arch,
+             ", ".join(sorted({k.split('.')[0] for k in missing})) or "none")
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Config):
@@ -117,6 +133,7 @@ class Trainer:
         self.method = build_method(cfg.method.name, cfg.method)
         _check_selection(cfg)
         self.root, self.train_split, self.val_split, bad = prepare_data(cfg, info)
+        self._method_splits()
         self.class_names = self.train_split.class_names
         num_classes = self.train_split.num_classes
         if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
@@ -133,8 +150,27 @@ class Trainer:
         for image, error in bad:
             self.state.skipped.setdefault(image, error)
         broadcast_parameters(self.model, info)
-        self.loader, self.sampler = train_loader(cfg, self.train_split, info)
+        # a method trained on localization labels reads the dataset's own kind: boxes (CUB, ILSVRC; CUB's
+        # segmentation masks are not the protocol's labels) or masks (OpenImages)
+        spec = WSOL_DATASETS.get(cfg.data.dataset)
+        masks = self.method.supervision == "localization" and spec is not None and spec.localization == "masks"
+        self.loader, self.sampler = train_loader(cfg, self.train_split, info, load_masks=masks)
         self.val_loader = val_loader(cfg, self.val_split)
+
+    def _method_splits(self) -> None:
+        """The method's own (train, val) splits (`TrainingMethod.splits`; FSL: part of val and its
+        held-out rest)."""
+        name = self.cfg.method.name
+        try:
+            self.train_split, self.val_split = self.method.splits(self.train_split, self.val_split)
+        except ValueError as err:
+            raise ConfigError(f"method {name!r} cannot use the data at {self.root}: {err}") from err
+        if self.method.supervision != "image" and self.info.is_main:
+            same = self.train_split is self.val_split or (
+                [s.image_id for s in self.train_split.samples] == [s.image_id for s in self.val_split.samples])
+            log.info("method %s trains on the %s labels of %d images (%s) and validates on %d images (%s)%s",
+                     name, self.method.supervision, len(self.train_split), self.train_split.name,
+                     len(self.val_split), self.val_split.name, " -- the same images" if same else "")
 
     # ---- resume
     def _resume(self, num_classes: int) -> None:
@@ -200,9 +236,14 @@ class Trainer:
     def _step(self, batch: dict, epoch: int, i: int):
         x = batch["image"].to(self.device, non_blocking=True)
         y = batch["label"].to(self.device, non_blocking=True)
+        try:
+            extra = self.method.targets(batch) or {}
+        except ValueError as err:
+            raise TrainingError(f"method {self.cfg.method.name!r}, epoch {epoch + 1}, step {i + 1}: {err}") from err
+        extra = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in extra.items()}
         broadcast_buffers(self.model, self.info)
         with _autocast(self.cfg.train.amp, self.device):
-            out = self.method.step(self.model, x, y)
+            out = self.method.step(self.model, x, y, **extra)
         finite = all_reduce_sum([float(torch.isfinite(out.loss).item())], self.info)[0] == self.info.world_size
         if not finite:
             self._nonfinite(out, epoch, i)

@@ -122,16 +122,37 @@ def prepare_data(cfg: Config, info: DistInfo = DistInfo()):
     else:
         opts = dict(image_root=d.image_root, mask_root=d.mask_root, dataset=d.dataset)
         train_split, val_split, bad = load_split(root, "train", **opts), load_split(root, "val", **opts), []
+    if d.proxy:
+        train_split = _proxy(train_split, found, d)
     if not len(train_split) or not len(val_split):
         raise ConfigError(f"{root}: train has {len(train_split)} and val {len(val_split)} images; both must be > 0")
     return root, train_split, val_split, bad
 
 
-def train_loader(cfg: Config, split, info: DistInfo) -> tuple[DataLoader, DistributedSampler | None]:
+def _proxy(train_split, metadata_dir: Path, d):
+    """`data.proxy`: the proxy training set (image_ids_proxy.txt beside train's metadata) or, with
+    `data.proxy_fraction`, a seeded share of every class."""
+    from wsol.data.subset import per_class_fraction, proxy_split
+
+    n = len(train_split)
+    if d.proxy_fraction is not None:
+        sub = per_class_fraction(train_split, d.proxy_fraction, d.proxy_seed)
+    else:
+        sub = proxy_split(train_split, metadata_dir)
+    log.info("data.proxy: training on %d of the %d train images (%s)", len(sub), n,
+             f"{d.proxy_fraction:g} of each class, seed {d.proxy_seed}" if d.proxy_fraction is not None
+             else f"{metadata_dir}/train/image_ids_proxy.txt")
+    return sub
+
+
+def train_loader(cfg: Config, split, info: DistInfo,
+                 load_masks: bool = False) -> tuple[DataLoader, DistributedSampler | None]:
+    """The training loader; `load_masks`: the batches carry the GT masks too (a method trained on
+    localization labels, e.g. FSL; image-level methods never read them)."""
     d = cfg.data
     if d.dataset in WSOL_DATASETS:
         ds = WSOLDataset(split, build_transform(d.train_transform, d.image_size, d.resize_size),
-                        skip_bad_images=d.skip_bad_images, load_masks=False)
+                        skip_bad_images=d.skip_bad_images, load_masks=load_masks)
         collate = collate_samples
     else:
         ds, collate = classification_train_dataset(cfg, split), collate_classification

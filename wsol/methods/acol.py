@@ -23,6 +23,7 @@ from torch import nn
 from wsol.models.acol import ACOL_ARCHS
 from wsol.settings import UNIT, check_limits
 
+from wsol.space import Uniform
 from .base import StepOutput, TrainingMethod, register_method
 
 __all__ = ["ACoLConfig", "ACoLMethod"]
@@ -45,6 +46,10 @@ class ACoLMethod(TrainingMethod):
     """CE(branch A, y) + CE(branch B on the erased feature, y), weight 1 each."""
 
     supported_archs = ACOL_ARCHS
+
+    def search_space(self) -> dict:
+        """lr, batch size, the erasing threshold delta (uniform on [0, 1], the paper's)."""
+        return {**super().search_space(), "method.acol.acol_threshold": Uniform(0.0, 1.0)}
 
     def model_options(self) -> dict:
         """ACoL's heads on the backbone, with this run's threshold."""

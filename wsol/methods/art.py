@@ -30,6 +30,7 @@ from torch import nn
 from wsol.models import input_second_order, lean_double_backward, smooth_activations
 from wsol.settings import FRACTION_OPEN, NONNEG, ONE_UP, POSITIVE, check_limits
 
+from wsol.space import Choice, IntUniform, LogUniform, Uniform
 from .base import StepOutput, TrainingMethod, eval_mode, frozen_bn_stats, register_method
 
 __all__ = ["ARTConfig", "ARTMethod", "art_attack", "art_attr_loss", "art_attr_term", "attack_cosine_distance",
@@ -285,6 +286,18 @@ class ARTMethod(TrainingMethod):
 
     # the demo and the table benchmark run the fast mode as "art" (CPU minutes), the official one on request
     run_variants = {"art": ["method.art.mode=fast"], "art_faithful": ["method.art.mode=faithful"]}
+    localization_map = "grad"   # the ART paper's map
+
+    def search_space(self) -> dict:
+        """lr, batch size, and ART's own: lambda, Softplus beta, epsilon, the attack steps of the
+        configured mode (faithful: steps; fast: fast_steps), bn_stats, attack_bn_mode. Ranges: ours
+        (the paper searched none); step_size and top-k stay as configured."""
+        steps = {"method.art.fast_steps": IntUniform(0, 2)} if self.cfg.mode == "fast" else \
+            {"method.art.steps": IntUniform(1, 5)}
+        return {**super().search_space(), "method.art.lam": LogUniform(0.05, 5.0),
+                "method.art.beta": LogUniform(0.5, 50.0), "method.art.epsilon": Uniform(0.5 / 255, 8 / 255),
+                **steps, "method.art.bn_stats": Choice(["all", "ce"]),
+                "method.art.attack_bn_mode": Choice(["train", "eval"])}
 
     def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """x~ for this step, in the configured BN mode (Q1)."""

@@ -14,6 +14,17 @@ class with a settings dataclass (validated by `wsol.config`: ``CHOICES`` and ``L
 attributes, ``__post_init__`` for cross-field checks), which becomes the config section
 ``method.<name>``. A method whose model differs from the plain CAM classifier says how in
 `model_options` (ADL layers; ACoL's and SPG's heads), which the trainer passes to `build_model`.
+
+A method trained on more than class labels uses three more hooks, which the trainer calls for every
+method (the defaults leave an image-level method as it is):
+
+- `supervision`: "image" (class labels of the train split) or "localization" (the val split's boxes
+  and masks, e.g. FSL; the trainer's loader then loads the GT masks too);
+- ``splits(train, val) -> (train, val)``: the WSOLSplits the trainer trains and validates on (FSL:
+  part of val, and the held-out rest of it); ValueError where the data cannot serve the method;
+- ``targets(batch) -> dict | None``: extra keyword arguments of `step`, built from the collated
+  batch (FSL: the foreground target and its pixel weights, (B,H,W) tensors); the trainer moves
+  their tensors to the device and calls ``step(model, x, y, **targets)``.
 """
 
 from __future__ import annotations
@@ -74,6 +85,19 @@ class TrainingMethod:
     #: on top of ``method.name=<name>`` (None: one run, labelled with the method's name)
     run_variants: dict[str, list[str]] | None = None
 
+    #: the saliency whose localization the search selects on by default (validation's "<map>_loc" /
+    #: "<map>_pxap"): CAM for the CAM-family methods, the input gradient for ART, PGD-AT, IG-NORM
+    localization_map = "cam"
+
+    def search_space(self) -> dict:
+        """This method's hyperparameter search space, {config key: wsol.space distribution}, for
+        tools/search.py. Every method: the learning rate, log-uniform on [1e-5, 1] (the range recalled
+        from Choe et al.'s appendix, REFERENCE.md §12.6, unverified), and the batch size at half, once
+        or twice the preset's (ours). Methods add their own keys (`super().search_space()` first)."""
+        from wsol.space import LogUniform, Relative
+
+        return {"optim.lr": LogUniform(1e-5, 1.0), "train.batch_size": Relative([0.5, 1.0, 2.0])}
+
     #: phase recorder for cost accounting: None, or a callable name -> context manager that a
     #: method enters around each phase of its step (benchmarks/bench_train_step.py --phases sets it)
     phase_hook = None
@@ -83,7 +107,22 @@ class TrainingMethod:
         when a recorder is set, else nothing. Phases do not nest."""
         return self.phase_hook(name) if self.phase_hook is not None else contextlib.nullcontext()
 
-    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+    #: what the method trains on: "image" (class labels of the train split) or "localization"
+    #: (boxes / masks of the val split, e.g. FSL)
+    supervision: str = "image"
+
+    def splits(self, train, val) -> tuple:
+        """The (train, val) `wsol.data.WSOLSplit`s the trainer should use, from the data's train and
+        val splits; unchanged by default. ValueError (naming the split) where they cannot serve."""
+        return train, val
+
+    def targets(self, batch: dict) -> dict | None:
+        """Extra keyword arguments for `step` from a collated batch (`wsol.data.collate_samples`),
+        e.g. {"fg": (B,H,W) tensor}; None (the default): none."""
+        return None
+
+    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **targets) -> StepOutput:
+        """One step on a clean batch: x (B,3,H,W) in [0,1], y (B,), `targets` from `self.targets(batch)`."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

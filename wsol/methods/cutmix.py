@@ -33,6 +33,7 @@ from torch import nn
 
 from wsol.settings import NONNEG, UNIT, check_limits
 
+from wsol.space import InverseUniform, Uniform
 from .base import StepOutput, TrainingMethod, register_method
 
 __all__ = ["CutMixConfig", "CutMixMethod", "cutmix", "rand_bbox"]
@@ -86,6 +87,12 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, beta: float) -> tuple[torch.Tensor,
 class CutMixMethod(TrainingMethod):
     """lam' CE(f(x_mix), y_a) + (1 - lam') CE(f(x_mix), y_b) when the batch is mixed, else CE(f(x), y);
     logits of the image trained on; stats {"ce", "lam"} (lam 1.0 for an unmixed batch)."""
+
+    def search_space(self) -> dict:
+        """lr, batch size, the size prior beta = 1/u with u uniform on (0, 2] and the mix rate
+        (uniform on [0, 1]), the paper's."""
+        return {**super().search_space(), "method.cutmix.cutmix_beta": InverseUniform(0.0, 2.0),
+                "method.cutmix.cutmix_prob": Uniform(0.0, 1.0)}
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         c = self.cfg

@@ -39,6 +39,7 @@ from torch import nn
 
 from wsol.settings import NONNEG, UNIT, ConfigError, check_limits
 
+from wsol.space import Choice, Uniform
 from .base import StepOutput, TrainingMethod, register_method
 
 __all__ = ["HAS_TILINGS", "HaSConfig", "HaSMethod", "has_mask", "hide_patches"]
@@ -116,6 +117,12 @@ def hide_patches(x: torch.Tensor, grid_size: int, drop_rate: float, fill: torch.
 class HaSMethod(TrainingMethod):
     """CE(f(x_hidden), y) with x_hidden = :func:`hide_patches` (fill: the model's normalization
     mean, i.e. 0 after normalization); logits of x_hidden; stats {"ce"}."""
+
+    def search_space(self) -> dict:
+        """lr, batch size, the drop rate (uniform on [0, 1], the paper's) and the patch side in pixels
+        (ours: the paper's grid parameter and its pixel mapping are not known here)."""
+        return {**super().search_space(), "method.has.has_drop_rate": Uniform(0.0, 1.0),
+                "method.has.has_grid_size": Choice([4, 8, 16, 32, 56])}
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         c = self.cfg

@@ -39,6 +39,7 @@ from torch import nn
 from wsol.attacks.pgd import pgd_maximize
 from wsol.models import smooth_activations
 
+from wsol.space import LogUniform
 from .base import StepOutput, TrainingMethod, eval_mode, register_method
 from .pgd import ATTACK_MODES, check_attack_mode
 
@@ -203,6 +204,13 @@ class IGNormMethod(TrainingMethod):
 
     #: CE on x' and the CE term inside the attack (IG-SUM-NORM) instead of CE on x (IG-NORM)
     adversarial_ce = False
+    localization_map = "grad"
+
+    def search_space(self) -> dict:
+        """lr, batch size, lambda (ours: log-uniform 0.01-1) and the attack radius (0.5-8/255)."""
+        name = f"method.{self.name}"
+        return {**super().search_space(), f"{name}.lam": LogUniform(0.01, 1.0),
+                f"{name}.epsilon": LogUniform(0.5 / 255, 8 / 255)}
 
     def __init__(self, cfg: IGNormConfig | None = None) -> None:
         cfg = IGNormConfig() if cfg is None else cfg

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsol.space import Uniform
 from .base import StepOutput, TrainingMethod, register_method
 
 __all__ = ["NaturalMethod", "ADLMethod"]
@@ -30,6 +31,11 @@ class ADLMethod(NaturalMethod):
     """
 
     needs_adl = True
+
+    def search_space(self) -> dict:
+        """lr, batch size, the drop rate and the erasing threshold gamma (uniform on [0, 1], the paper's)."""
+        return {**super().search_space(), "model.adl_drop_rate": Uniform(0.0, 1.0),
+                "model.adl_gamma": Uniform(0.0, 1.0)}
 
     def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         if not any(type(m).__name__ == "ADL" for m in model.modules()):

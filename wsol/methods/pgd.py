@@ -21,6 +21,7 @@ from torch import nn
 
 from wsol.attacks.pgd import pgd_linf
 
+from wsol.space import LogUniform
 from .base import StepOutput, TrainingMethod, eval_mode, register_method
 
 __all__ = ["ATTACK_MODES", "PGDConfig", "PGDMethod", "check_attack_mode"]
@@ -73,6 +74,14 @@ class PGDConfig:
 @register_method("pgd", settings=PGDConfig)
 class PGDMethod(TrainingMethod):
     """CE(f(x'), y) with x' = L-inf PGD on CE; logits are those of x'; stats {"ce"}."""
+
+    localization_map = "grad"   # the ART paper's PGD-AT row is scored on gradient maps
+
+    def search_space(self) -> dict:
+        """lr, batch size, the attack's radius and step size (ours: log-uniform over 0.5-8/255
+        and 0.25-2/255); the step count stays as configured."""
+        return {**super().search_space(), "method.pgd.epsilon": LogUniform(0.5 / 255, 8 / 255),
+                "method.pgd.step_size": LogUniform(0.25 / 255, 2 / 255)}
 
     def __init__(self, cfg: PGDConfig | None = None) -> None:
         cfg = PGDConfig() if cfg is None else cfg

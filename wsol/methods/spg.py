@@ -34,6 +34,7 @@ from torch import nn
 from wsol.models.spg import SPG_ARCHS
 from wsol.settings import ONE_UP, UNIT, check_limits
 
+from wsol.space import Uniform
 from .base import StepOutput, TrainingMethod, register_method
 
 __all__ = ["IGNORE", "SPGConfig", "SPGMethod", "spg_attention", "spg_bce", "spg_fused_attention", "spg_loss",
@@ -161,6 +162,16 @@ class SPGMethod(TrainingMethod):
     with ``architecture_type="spg"`` (`model_options`)."""
 
     supported_archs = SPG_ARCHS
+
+    def search_space(self) -> dict:
+        """lr, batch size, and each block's thresholds: delta_l uniform on [0, 1], delta_h on [delta_l, 1]
+        (the paper's)."""
+        space = super().search_space()
+        for b in (1, 2, 3):
+            low = f"method.spg.spg_threshold_{b}l"
+            space[low] = Uniform(0.0, 1.0)
+            space[f"method.spg.spg_threshold_{b}h"] = Uniform(low, 1.0)
+        return space
 
     def model_options(self) -> dict:
         return {"architecture_type": "spg"}

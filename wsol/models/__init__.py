@@ -7,7 +7,7 @@ input-only second-order context (lean conv double backward).
     cam = torch.einsum("ck,bkhw->bchw", model.classifier_weight, feats)
 """
 
-from . import acol, inception, resnet, spg, vgg, wrn  # noqa: F401  (register the built-in archs and types)
+from . import acol, fsl, inception, resnet, spg, vgg, wrn  # noqa: F401  (register the built-in archs and types)
 from .activations import SmoothLeakyReLU, SmoothReLU, smooth_activations
 from .adl import ADL
 from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel, model_device, running_bn_layers
