@@ -188,6 +188,12 @@ def test_search_selects_on_val_retrains_seeds_and_resumes(tmp_path):
     assert r2.stdout.count("training ->") in (1, 3)         # trial 3 (and new seeds if it won)
     assert "trial 0: reusing" in r2.stdout
     assert len(json.loads((out / "search.json").read_text())["trials"]) == 4
+    # the table benchmark takes the search's own test rows (nothing trained or scored again)
+    results = tmp_path / "RESULTS.md"
+    t = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wsol_table.py"), "--searches", str(out),
+                        "--results", str(results)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert t.returncode == 0, t.stderr[-2000:]
+    assert "| resnet_tiny | cutmix (tuned, cam_loc) | 2 |" in t.stdout and "wsol_table --searches" in results.read_text()
     # another search in the same folder is refused, naming what differs
     r3 = _search(tmp_path, *args[:-2], "--space", "optim.lr=loguniform:1e-4:1e-1")
     assert r3.returncode == 1 and "holds another search (different space" in r3.stderr
@@ -206,3 +212,21 @@ def test_failed_trials_are_recorded_and_a_bad_space_is_named(tmp_path):
     assert r.returncode == 2 and "acol_threshold" in r.stderr and "trial " in r.stderr
     r = _search(tmp_path, "--method", "acol", "--out", str(tmp_path / "h"), "--space", "optim.lr=normal:0:1")
     assert r.returncode == 2 and "--space 'optim.lr=normal:0:1'" in r.stderr
+
+
+def test_proxy_is_for_trials_only_and_the_metric_follows_the_method(tmp_path):
+    from wsol.cli.search import Search, parse
+
+    s = Search(parse(["--method", "art", "--arch", "resnet_tiny", "--out", str(tmp_path / "p"), "--proxy", "0.25",
+                      "--set", "method.art.bn_stats=ce"]))
+    assert s.metric == "grad_loc" and "method.art.bn_stats" not in s.space and "method.art.lam" in s.space
+    trial = s.trial_cmd(s.trial_settings(0))
+    final = s.trial_cmd(s.trial_settings(0), proxy=False)
+    assert "data.proxy=true" in trial and "data.proxy_fraction=0.25" in trial
+    assert not any(a.startswith("data.proxy") for a in final)
+    assert "val.select_metric=grad_loc" in trial
+    s = Search(parse(["--method", "natural", "--dataset", "openimages", "--arch", "resnet_tiny", "--out",
+                      str(tmp_path / "q")]))
+    assert s.metric == "cam_pxap" and s.masks
+    with pytest.raises(SystemExit):
+        parse(["--method", "natural", "--out", str(tmp_path / "r"), "--proxy", "1.5"])
