@@ -230,3 +230,22 @@ def test_proxy_is_for_trials_only_and_the_metric_follows_the_method(tmp_path):
     assert s.metric == "cam_pxap" and s.masks
     with pytest.raises(SystemExit):
         parse(["--method", "natural", "--out", str(tmp_path / "r"), "--proxy", "1.5"])
+
+
+def test_search_study_end_to_end(tmp_path):
+    """benchmarks/search_study.py on tiny data: natural (Grad) and FSL searched with one trial each,
+    the table from their reports, FSL's row in natural's search.md."""
+    env = dict(os.environ, ART_WSOL_CACHE=str(tmp_path / "cache"))
+    results = tmp_path / "RESULTS.md"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "search_study.py"), "--entries", "natural_grad", "fsl",
+           "--trials", "1", "--seeds", "1", "--jobs", "2", "--pretrain-epochs", "1", "--epochs", "1",
+           "--out", str(tmp_path / "study"), "--results", str(results), "--set", "train.epochs=1",
+           *[a for kv in TINY[1::2] for a in ("--set", kv)]]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "| resnet_tiny | natural_grad | 1 |" in r.stdout and "| resnet_tiny | fsl | 1 |" in r.stdout
+    assert "fsl − natural_grad" in r.stdout
+    assert "| fsl | 0 |" in (tmp_path / "study" / "natural_grad" / "search.md").read_text()
+    fsl = json.loads((tmp_path / "study" / "fsl" / "search.json").read_text())
+    assert fsl["metric"] == "cam_loc" and fsl["test"]["rows"][0]["seed"] == 0
+    assert "wsol_table --searches" in results.read_text()

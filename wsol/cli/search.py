@@ -90,6 +90,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--label", help="this search's row name in tables (default: '<method> (tuned, <metric>)')")
     ap.add_argument("--out", type=Path, required=True, help="the search folder")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     for name in ("trials", "jobs"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -339,7 +340,7 @@ class Search:
                "label": self.args.label or f"{self.spec['method']} (tuned, {self.metric})",
                "arch": self.spec["arch"], "dataset": self.spec["dataset"], "metric": self.metric,
                "search_seed": self.args.search_seed, "budget": self.args.trials, "space": self.spec["space"],
-               "notes": self.notes, "command": "python tools/search.py " + " ".join(sys.argv[1:]),
+               "notes": self.notes, "command": "python tools/search.py " + " ".join(self.args.argv),
                "trials": sorted(self.trials, key=lambda t: t["trial"]), "best": best, "test": test,
                "updated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
         self.out.mkdir(parents=True, exist_ok=True)
