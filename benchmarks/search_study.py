@@ -22,7 +22,10 @@ other key is the method's declared space (wsol.methods, `search_space`). Entries
     fsl                         the few-shot baseline on the validation split's boxes (100 epochs of
                                 its 40 images: about the SGD steps of the others' 6 epochs of train)
 
-Everything is resumable (run the same command again). At the end the table of the tuned methods is
+Everything is resumable (run the same command again). Each finished search's search.json and
+search.md are kept in benchmarks/search_study/<entry>/ (--reports), in the repository: an entry
+kept there with the same --trials and --seeds is not run again, so the study can be finished over
+several sessions and the table is built from the kept reports. At the end the table of the tuned methods is
 printed from the searches' own reports (benchmarks/wsol_table.py --searches) with per-seed differences
 to natural_grad, and appended to benchmarks/RESULTS.md.
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -68,6 +72,16 @@ ENTRIES = {
 DEFAULT = ["natural_cam", "natural_grad", "art_all", "art_ce", "fsl", "pgd", "adl", "has", "acol", "spg", "cutmix"]
 
 
+def _kept(folder: Path, args) -> bool:
+    """Whether `folder` holds a finished search report with this study's budget and seeds."""
+    path = folder / "search.json"
+    if not path.is_file():
+        return False
+    doc = json.loads(path.read_text())
+    test = doc.get("test") or {}
+    return doc.get("budget") == args.trials and len(test.get("seeds", [])) == args.seeds and bool(test.get("rows"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", nargs="+", default=DEFAULT, choices=sorted(ENTRIES))
@@ -83,16 +97,25 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "search_study")
     ap.add_argument("--no-record", action="store_true")
     ap.add_argument("--results", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    ap.add_argument("--reports", type=Path, default=Path(__file__).with_name("search_study"),
+                    help="where each finished search's search.json / search.md are kept (in the repository, so a "
+                         "later session tabulates them without the run folders); an entry whose kept report has "
+                         "this --trials and --seeds is not run again")
+    ap.add_argument("--rerun", action="store_true", help="run every entry, kept reports or not")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     sets = [a for kv in args.set for a in ("--set", kv)]
-    pretrain = args.out / "pretrain"
-    run_train(["--config", str(CONFIGS / "base.yaml"), "--arch", args.arch, "--method", "natural", "--seed", "0",
-               "--epochs", str(args.pretrain_epochs), "--set", f"val.every={args.pretrain_epochs}", *sets],
-              pretrain, threads=os.cpu_count() or 1, label="pretrain")
-    weights = pretrain / "checkpoint-last.safetensors"
-    done, failed = [], []
-    for entry in args.entries:
+    kept = {e for e in args.entries if not args.rerun and _kept(args.reports / e, args)}
+    for e in sorted(kept):
+        log(f"study: {e} from its kept report {args.reports / e}/search.json")
+    todo = [e for e in args.entries if e not in kept]
+    weights = args.out / "pretrain" / "checkpoint-last.safetensors"
+    if todo:
+        run_train(["--config", str(CONFIGS / "base.yaml"), "--arch", args.arch, "--method", "natural", "--seed", "0",
+                   "--epochs", str(args.pretrain_epochs), "--set", f"val.every={args.pretrain_epochs}", *sets],
+                  args.out / "pretrain", threads=os.cpu_count() or 1, label="pretrain")
+    done, failed = [e for e in args.entries if e in kept], []
+    for entry in todo:
         method, extra, metric = ENTRIES[entry]
         cmd = [sys.executable, str(REPO / "tools" / "search.py"), "--method", method, "--arch", args.arch,
                "--config", str(CONFIGS / "finetune.yaml"), "--epochs", str(args.epochs),
@@ -103,20 +126,25 @@ def main(argv=None) -> int:
                "--out", str(args.out / entry)]
         log(f"study: {entry} ({method}, {metric})")
         proc = subprocess.run(cmd)
-        (done if proc.returncode == 0 else failed).append(entry)
         if proc.returncode != 0:
+            failed.append(entry)
             log(f"study: {entry} failed (exit {proc.returncode}); the others go on")
+            continue
+        done.append(entry)
+        (args.reports / entry).mkdir(parents=True, exist_ok=True)
+        for name in ("search.json", "search.md"):
+            shutil.copyfile(args.out / entry / name, args.reports / entry / name)
     log(f"study: {len(done)} searches finished in {(time.perf_counter() - t0) / 60:.0f} min"
         + (f"; failed: {', '.join(failed)}" if failed else ""))
     if not done:
         return 1
     if "fsl" in done:   # FSL's row in every search's table
         for entry in done:
-            path = args.out / entry / "search.json"
-            doc = json.loads(path.read_text())
-            compare = [] if entry == "fsl" else [args.out / "fsl"]
-            (args.out / entry / "search.md").write_text("\n".join(search_markdown(doc, compare)) + "\n")
-    table = ["--searches", *(str(args.out / e) for e in done)]
+            doc = json.loads((args.reports / entry / "search.json").read_text())
+            compare = [] if entry == "fsl" else [args.reports / "fsl"]
+            (args.reports / entry / "search.md").write_text("\n".join(search_markdown(doc, compare)) + "\n")
+    order = [e for e in args.entries if e in done]
+    table = ["--searches", *(str(args.reports / e) for e in order)]
     if "natural_grad" in done:
         table += ["--paired-with", "natural_grad"]
     if args.no_record:

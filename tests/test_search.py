@@ -239,13 +239,23 @@ def test_search_study_end_to_end(tmp_path):
     results = tmp_path / "RESULTS.md"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "search_study.py"), "--entries", "natural_grad", "fsl",
            "--trials", "1", "--seeds", "1", "--jobs", "2", "--pretrain-epochs", "1", "--epochs", "1",
-           "--out", str(tmp_path / "study"), "--results", str(results), "--set", "train.epochs=1",
+           "--out", str(tmp_path / "study"), "--reports", str(tmp_path / "kept"), "--results", str(results),
+           "--set", "train.epochs=1",
            *[a for kv in TINY[1::2] for a in ("--set", kv)]]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "| resnet_tiny | natural_grad | 1 |" in r.stdout and "| resnet_tiny | fsl | 1 |" in r.stdout
     assert "fsl − natural_grad" in r.stdout
-    assert "| fsl | 0 |" in (tmp_path / "study" / "natural_grad" / "search.md").read_text()
-    fsl = json.loads((tmp_path / "study" / "fsl" / "search.json").read_text())
+    kept = tmp_path / "kept"
+    assert "| fsl | 0 |" in (kept / "natural_grad" / "search.md").read_text()
+    fsl = json.loads((kept / "fsl" / "search.json").read_text())
     assert fsl["metric"] == "cam_loc" and fsl["test"]["rows"][0]["seed"] == 0
     assert "wsol_table --searches" in results.read_text()
+    # the kept reports alone make the table again: nothing trains, not even the pre-training
+    import shutil
+
+    shutil.rmtree(tmp_path / "study")
+    r2 = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert "from its kept report" in r2.stdout and "training ->" not in r2.stdout
+    assert "| resnet_tiny | fsl | 1 |" in r2.stdout and not (tmp_path / "study").exists()
