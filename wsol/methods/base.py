@@ -19,7 +19,8 @@ A method trained on more than class labels uses three more hooks, which the trai
 method (the defaults leave an image-level method as it is):
 
 - `supervision`: "image" (class labels of the train split) or "localization" (the val split's boxes
-  and masks, e.g. FSL; the trainer's loader then loads the GT masks too);
+  and masks, e.g. FSL; the trainer's loader then loads the GT masks too on mask datasets such as
+  OpenImages, and the boxes otherwise);
 - ``splits(train, val) -> (train, val)``: the WSOLSplits the trainer trains and validates on (FSL:
   part of val, and the held-out rest of it); ValueError where the data cannot serve the method;
 - ``targets(batch) -> dict | None``: extra keyword arguments of `step`, built from the collated
