@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Train a WSOL classifier with any registered method (`--method`, wsol.methods.list_methods()): natural
-(CAM), ART, PGD-AT, ADL, IG-NORM, IG-SUM-NORM, HaS, ACoL, SPG, CutMix.
+(CAM), ART, PGD-AT, ADL, IG-NORM, IG-SUM-NORM, HaS, ACoL, SPG, CutMix, and the few-shot
+fully supervised baseline FSL (trained on the val split's boxes or masks).
 
 Front door of wsol.cli.train_wsol (console script: art-wsol-train); see --help.
 """

@@ -1,5 +1,6 @@
 """Train a WSOL classifier with any registered method (`--method`, wsol.methods.list_methods()): natural
-(CAM), ART, PGD-AT, ADL, IG-NORM, IG-SUM-NORM, HaS, ACoL, SPG, CutMix.
+(CAM), ART, PGD-AT, ADL, IG-NORM, IG-SUM-NORM, HaS, ACoL, SPG, CutMix, and the few-shot
+fully supervised baseline FSL (trained on the val split's boxes or masks).
 
     python tools/train_wsol.py --arch vgg_gap --method art --data CUB_200_2011
     python tools/train_wsol.py --dataset ilsvrc --arch resnet50 --method natural --data metadata/ILSVRC \
