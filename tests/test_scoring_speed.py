@@ -339,10 +339,13 @@ def test_evaluate_scoremaps_memory_does_not_grow_with_the_split(tmp_path):
         root = tmp_path / f"n{n}"
         maps_dir, meta, _ = write_split(root, np.random.default_rng(n), n, max_boxes=2, size_range=(30, 40))
         evaluate_scoremaps(maps_dir, meta, cam_curve_interval=0.1, batch_size=4, progress=False)  # warm
-        tracemalloc.start()
-        evaluate_scoremaps(maps_dir, meta, cam_curve_interval=0.1, batch_size=4, progress=False)
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
+        runs = []
+        for _ in range(2):   # the lower of two peaks: a one-off allocation elsewhere in the process (a lazy
+            tracemalloc.start()   # import, a thread pool's start) is not the split's maps
+            evaluate_scoremaps(maps_dir, meta, cam_curve_interval=0.1, batch_size=4, progress=False)
+            runs.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+        peaks.append(min(runs))
     one_map = 224 * 224 * 8
     assert peaks[1] < peaks[0] + 4 * one_map, peaks  # holding all 96 maps would add ~84 maps
     assert peaks[1] < 40 * one_map, peaks
