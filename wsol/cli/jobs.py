@@ -44,15 +44,16 @@ def train_config(cmd: list[str], out: Path):
     return wsol_config(parse_train_args([*cmd, "--out", str(out)]))
 
 
-def run_train(cmd: list[str], out: Path, threads: int, label: str, device: str | None = None,
-              quiet_reuse: bool = False) -> float:
+def run_train(cmd: list[str], out: Path, threads: int, label: str, device: str | None = None) -> float:
     """Run tools/train_wsol.py unless `out` holds a run that finished with the same effective
     config (one with another config is refused: RunConfigMismatch); a stopped run is resumed.
-    Returns the training seconds (timing.json); raises TrainingFailed."""
+    `device` is part of that config (`--device`). Returns the training seconds (timing.json);
+    raises TrainingFailed."""
+    if device:
+        cmd = [*cmd, "--device", device]
     cfg = train_config(cmd, out)
     if finished_run(out, cfg) is not None:
-        if not quiet_reuse:
-            log(f"{label}: reusing finished run {out}")
+        log(f"{label}: reusing finished run {out}")
         timing = out / "timing.json"
         return float(json.loads(timing.read_text())["train_s"]) if timing.is_file() else float("nan")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -61,8 +62,6 @@ def run_train(cmd: list[str], out: Path, threads: int, label: str, device: str |
     log(f"{label}: {'resuming' if resume else 'training'} -> {out}")
     t = time.perf_counter()
     args = ["--resume", str(out)] if resume else [*cmd, "--out", str(out)]
-    if device and not resume:
-        args += ["--device", device]
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "train_wsol.py"), *args, "--quiet"],
                           capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t + before
