@@ -247,9 +247,15 @@ def score_runs(args, argv) -> int:
 
 def search_rows(dirs: list[Path]) -> list[dict]:
     """Table rows from finished searches (tools/search.py --out folders): the test rows of each
-    search's chosen setting, one per seed, labelled "<method> (tuned<, metric>)"."""
-    rows = []
-    for d in dirs:
+    search's chosen setting, one per seed, labelled "<method> (tuned<, metric>)". A search run with
+    --fsl brings its FSL baseline's rows too (once, however many searches share it)."""
+    rows, seen = [], set()
+    queue = list(dirs)
+    while queue:
+        d = Path(queue.pop(0))
+        if d.resolve() in seen:
+            continue
+        seen.add(d.resolve())
         path = d / "search.json"
         if not path.is_file():
             raise SystemExit(f"wsol_table: error: {d} is not a search folder (no search.json)")
@@ -259,6 +265,8 @@ def search_rows(dirs: list[Path]) -> list[dict]:
             raise SystemExit(f"wsol_table: error: {path}: the search has no test scores yet (run it to the end)")
         label = doc.get("label") or f"{doc['method']} (tuned, {doc['metric']})"
         rows += [{**r, "backbone": doc["arch"], "method": label, "run": d / r["run"]} for r in test["rows"]]
+        if doc.get("fsl"):
+            queue.append(d / doc["fsl"])  # an absolute path stays as it is
     return rows
 
 

@@ -232,6 +232,46 @@ def test_proxy_is_for_trials_only_and_the_metric_follows_the_method(tmp_path):
         parse(["--method", "natural", "--out", str(tmp_path / "r"), "--proxy", "1.5"])
 
 
+def test_fsl_baseline_search_gets_the_same_budget_and_not_the_method_keys(tmp_path):
+    from wsol.cli.search import fsl_argv, fsl_dir, parse
+
+    args = parse(["--method", "art", "--arch", "resnet_tiny", "--trials", "5", "--seeds", "2", "--jobs", "2",
+                  "--search-seed", "3", "--epochs", "4", "--out", str(tmp_path / "a"), "--fsl",
+                  "--set", "method.art.bn_stats=ce", "--set", "model.pretrained=false", "--fsl-set", "train.epochs=50"])
+    assert fsl_dir(args) == tmp_path / "a" / "fsl"
+    fsl = parse(fsl_argv(args))
+    assert (fsl.method, fsl.trials, fsl.seeds, fsl.jobs, fsl.search_seed, fsl.arch) == ("fsl", 5, 2, 2, 3, "resnet_tiny")
+    assert fsl.overrides == ["model.pretrained=false", "train.epochs=50"] and fsl.epochs is None
+    assert fsl.out == tmp_path / "a" / "fsl" and fsl.fsl is None
+    assert fsl_dir(parse(["--method", "art", "--out", "x", "--fsl", str(tmp_path / "shared")])) == tmp_path / "shared"
+    for bad in (["--method", "art", "--out", "x", "--fsl-set", "train.epochs=5"],
+                ["--method", "fsl", "--out", "x", "--fsl"]):
+        with pytest.raises(SystemExit):
+            parse(bad)
+
+
+def test_search_with_the_fsl_baseline_end_to_end(tmp_path):
+    out = tmp_path / "c"
+    r = _search(tmp_path, "--method", "cutmix", "--trials", "1", "--seeds", "1", "--out", str(out),
+                "--set", "method.cutmix.cutmix_prob=0.5", "--fsl", "--fsl-set", "train.epochs=2")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.index("the FSL baseline first") < r.stdout.index("search: cutmix")
+    doc = json.loads((out / "search.json").read_text())
+    fsl = json.loads((out / "fsl" / "search.json").read_text())
+    assert doc["fsl"] == "fsl" and fsl["method"] == "fsl" and fsl["budget"] == 1 and fsl["test"]["seeds"] == [0]
+    assert fsl["metric"] == "cam_loc" and "method.cutmix.cutmix_prob=0.5" not in fsl["spec"]["fixed"]
+    assert load_config(out / "fsl" / fsl["trials"][0]["run"] / "config.yaml").train.epochs == 2
+    assert load_config(out / doc["trials"][0]["run"] / "config.yaml").train.epochs == 1
+    md = (out / "search.md").read_text()
+    assert "| cutmix (tuned, cam_loc) | 0 |" in md and "| fsl (tuned, cam_loc) | 0 |" in md
+    # the table brings the FSL rows along, once, even when its folder is given too
+    t = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wsol_table.py"), "--searches", str(out),
+                        str(out / "fsl"), "--no-record"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert t.returncode == 0, t.stderr[-2000:]
+    assert t.stdout.count("| resnet_tiny | fsl (tuned, cam_loc) | 1 |") == 1
+    assert "| resnet_tiny | cutmix (tuned, cam_loc) | 1 |" in t.stdout
+
+
 def test_search_study_end_to_end(tmp_path):
     """benchmarks/search_study.py on tiny data: natural (Grad) and FSL searched with one trial each,
     the table from their reports, FSL's row in natural's search.md."""

@@ -28,6 +28,13 @@ to extend the budget); a different search in the same --out is refused. A trial 
 diverging lr) is recorded as failed, counts against the budget, and is not retried unless
 --retry-failed. `--compare DIR ...` adds other searches' test rows (e.g. the FSL baseline's) to
 search.md.
+
+4. `--fsl` also searches the few-shot fully supervised baseline (`--method fsl`, trained on the
+   validation split's boxes or masks) with the same budget, seeds, backbone, data, --config and search
+   seed, in OUT/fsl (or `--fsl DIR`, e.g. one FSL search shared by several methods' searches), and puts
+   its test rows beside this search's in search.md and in `benchmarks/wsol_table.py --searches`. It gets
+   this search's --set keys except `method.*` ones, then `--fsl-set KEY=VALUE` (e.g. more epochs: it
+   trains on a few images a class), never --epochs.
 """
 
 from __future__ import annotations
@@ -88,6 +95,10 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--compare", nargs="+", type=Path, default=[], metavar="DIR",
                     help="other searches' --out folders whose test rows search.md shows too (e.g. FSL's)")
     ap.add_argument("--label", help="this search's row name in tables (default: '<method> (tuned, <metric>)')")
+    ap.add_argument("--fsl", nargs="?", const="", type=str, metavar="DIR",
+                    help="also search the FSL baseline with the same budget (in OUT/fsl, or DIR) and show its rows")
+    ap.add_argument("--fsl-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --fsl: a fixed setting of the FSL search only (after this search's non-method --set)")
     ap.add_argument("--out", type=Path, required=True, help="the search folder")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -98,6 +109,10 @@ def parse(argv=None) -> argparse.Namespace:
         ap.error(f"--seeds must be >= 0, got {args.seeds}")
     if args.threads is not None and args.threads < 1:
         ap.error(f"--threads must be >= 1, got {args.threads}")
+    if args.fsl_set and args.fsl is None:
+        ap.error("--fsl-set needs --fsl")
+    if args.fsl is not None and args.method == "fsl":
+        ap.error("--fsl: this search is the FSL baseline itself")
     if args.proxy not in (None, "file"):
         try:
             fraction = float(args.proxy)
@@ -118,6 +133,28 @@ def base_cmd(args) -> list[str]:
     for kv in args.overrides:
         cmd += ["--set", kv]
     return cmd
+
+
+def fsl_dir(args) -> Path | None:
+    """Where --fsl's baseline search lives: OUT/fsl, or the DIR given."""
+    if args.fsl is None:
+        return None
+    return Path(args.fsl) if args.fsl else args.out / "fsl"
+
+
+def fsl_argv(args) -> list[str]:
+    """tools/search.py arguments of --fsl's baseline search: this search's budget, seeds, search seed,
+    backbone, data, --config and resources; its --set keys except method.* ones, then --fsl-set."""
+    argv = ["--method", "fsl", "--out", str(fsl_dir(args)), "--trials", str(args.trials), "--seeds", str(args.seeds),
+            "--search-seed", str(args.search_seed), "--jobs", str(args.jobs),
+            "--eval-batch-size", str(args.eval_batch_size)]
+    for flag in ("arch", "dataset", "data", "image_root", "config", "threads", "devices"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
+    for kv in [kv for kv in args.overrides if not kv.strip().startswith("method.")] + list(args.fsl_set):
+        argv += ["--set", kv]
+    return argv + (["--retry-failed"] if args.retry_failed else [])
 
 
 def _fixed_keys(overrides: list[str]) -> set[str]:
@@ -342,6 +379,7 @@ class Search:
                "search_seed": self.args.search_seed, "budget": self.args.trials, "space": self.spec["space"],
                "notes": self.notes, "command": "python tools/search.py " + " ".join(self.args.argv),
                "trials": sorted(self.trials, key=lambda t: t["trial"]), "best": best, "test": test,
+               "fsl": self._fsl_link(),
                "updated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.out / "search.json.tmp"
@@ -349,9 +387,23 @@ class Search:
         tmp.replace(self.out / "search.json")
         (self.out / "search.md").write_text("\n".join(search_markdown(doc, self.args.compare)) + "\n")
 
-    def run(self) -> dict:
+    def _fsl_link(self) -> str | None:
+        """--fsl's folder as search.json names it: relative to OUT when inside it, else absolute."""
+        path = fsl_dir(self.args)
+        if path is None:
+            return None
+        try:
+            return str(path.resolve().relative_to(self.out.resolve()))
+        except ValueError:
+            return str(path.resolve())
+
+    def check(self) -> None:
+        """Everything that can be refused before anything trains."""
         self.check_previous()
         self.validate_configs()
+
+    def run(self) -> dict:
+        self.check()
         self.out.mkdir(parents=True, exist_ok=True)
         log(f"search: {self.spec['method']} on {self.spec['arch']}, {self.args.trials} trials, metric {self.metric}, "
             f"space {', '.join(self.space) or '(empty)'}; {self.args.jobs} at a time, {self.threads} threads each")
@@ -430,7 +482,20 @@ def search_markdown(doc: dict, compare: list[Path] = ()) -> list[str]:
 def main(argv=None) -> int:
     args = parse(argv)
     try:
-        result = Search(args).run()
+        fsl = None
+        if args.fsl is not None:
+            # the baseline first (it trains on the validation images only: minutes), so this search's
+            # search.md shows its rows from the start; both are checked before either trains
+            fsl = Search(parse(fsl_argv(args)))
+            args.compare = [*args.compare, fsl_dir(args)]
+        search = Search(args)
+        for s in (fsl, search):
+            if s is not None:
+                s.check()
+        if fsl is not None:
+            log(f"search: the FSL baseline first, in {fsl.out}")
+            fsl.run()
+        result = search.run()
     except (ConfigError, SearchError, RunConfigMismatch, TrainingFailed, OSError) as err:
         print(f"search: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
