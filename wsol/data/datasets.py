@@ -27,7 +27,7 @@ NAMES_FILE = "class_names.txt"
 def _ilsvrc_names(found: list[str]) -> list[str]:
     """``<wnid> <lemma>`` per class (REFERENCE §12.1.4): WordNet ids found in the train folders get
     their name; 1000 classes without folder names get the sorted-WNID table."""
-    from .ilsvrc import ilsvrc_class_names, ilsvrc_wnids
+    from .imagenet_classes import ilsvrc_class_names, ilsvrc_wnids
 
     wnids = ilsvrc_wnids()
     lemma = dict(zip(wnids, ilsvrc_class_names()))

@@ -1,5 +1,6 @@
-"""ImageNet-1k (ILSVRC 2012) for WSOL: the class table, and the converter from the official
-ImageNet layout to wsolevaluation's ILSVRC metadata (REFERENCE.md §12.1).
+"""ImageNet-1k (ILSVRC 2012) for WSOL: the converter from the official ImageNet layout to
+wsolevaluation's ILSVRC metadata (REFERENCE.md §12.1); the class table is wsol.data.imagenet_classes
+(re-exported here).
 
 Inputs (each split is written when its inputs are given)::
 
@@ -36,7 +37,6 @@ without boxes) is collected, each naming its file and line, and raised as one
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import logging
 import os
@@ -45,9 +45,7 @@ import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Mapping
 from xml.parsers import expat
 
@@ -55,6 +53,7 @@ from tqdm import tqdm
 
 from .errors import DataFormatError
 from .images import ImageLoadError, image_size
+from .imagenet_classes import NUM_CLASSES, ilsvrc_class_names, ilsvrc_wnids, wnid_to_index
 
 __all__ = [
     "IlsvrcFormatError",
@@ -67,10 +66,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NUM_CLASSES = 1000
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 MAX_PROBLEMS_KEPT = 10_000
-_WNID = re.compile(r"n\d{8}\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
 _V2_BOXES_HEADER = "image_id,x0,y0,x1,y1"
 _SOLUTION_HEADER = "ImageId,PredictionString"
@@ -83,59 +80,6 @@ class IlsvrcFormatError(DataFormatError):
 
     ``problems`` lists every problem found, each naming its file (and line when it has one).
     """
-
-
-# --------------------------------------------------------------------------- class table
-
-
-def _timm_info_file(name: str) -> Path:
-    """A file of timm's bundled ``timm/data/_info`` folder, found without importing timm (torch)."""
-    spec = importlib.util.find_spec("timm")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("timm is not installed; it ships the ImageNet-1k class table")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "_info" / name
-    if not path.is_file():
-        raise RuntimeError(f"{path}: timm's ImageNet class file is missing")
-    return path
-
-
-@lru_cache(maxsize=1)
-def ilsvrc_wnids() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k WordNet ids in sorted order; the class index is the position.
-
-    This is torchvision ImageFolder's, Kaggle ``LOC_synset_mapping.txt``'s and wsolevaluation's
-    order (REFERENCE.md §12.1.4), read from timm's bundled ``imagenet_synsets.txt``.
-    """
-    path = _timm_info_file("imagenet_synsets.txt")
-    wnids = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    bad = [w for w in wnids if not _WNID.match(w)]
-    if len(wnids) != NUM_CLASSES or len(set(wnids)) != NUM_CLASSES or list(wnids) != sorted(wnids) or bad:
-        raise RuntimeError(f"{path}: expected {NUM_CLASSES} distinct sorted WNIDs, got {len(wnids)} "
-                           f"(sorted: {list(wnids) == sorted(wnids)}, malformed: {bad[:3]})")
-    return wnids
-
-
-@lru_cache(maxsize=1)
-def ilsvrc_class_names() -> tuple[str, ...]:
-    """Human-readable names in the order of :func:`ilsvrc_wnids` (``"tench, Tinca tinca"``, ...),
-    from timm's bundled ``imagenet_synset_to_lemma.txt``."""
-    path = _timm_info_file("imagenet_synset_to_lemma.txt")
-    wanted = set(ilsvrc_wnids())
-    lemmas = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        wnid, _, lemma = line.partition("\t")
-        if wnid in wanted:
-            lemmas[wnid] = lemma.strip()
-    missing = sorted(wanted - set(lemmas))
-    if missing:
-        raise RuntimeError(f"{path}: no name for {len(missing)} WNID(s), e.g. {missing[:3]}")
-    return tuple(lemmas[w] for w in ilsvrc_wnids())
-
-
-@lru_cache(maxsize=1)
-def wnid_to_index() -> Mapping[str, int]:
-    """{wnid: class index} for the 1000 ImageNet-1k classes (read-only)."""
-    return MappingProxyType({w: i for i, w in enumerate(ilsvrc_wnids())})
 
 
 # --------------------------------------------------------------------------- shared pieces
