@@ -66,14 +66,11 @@ as is. ILSVRC and OpenImages may share one ``out_root``.
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import importlib.util
 import json
 import logging
 import math
 import multiprocessing
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -85,6 +82,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .imagenet_classes import ilsvrc_class_names, ilsvrc_wnids
 from .synthetic import _check_range
 from .synthetic_render import (
     _MIN_SIZE_FOR_BANDS,
@@ -144,39 +142,15 @@ _VARIANTS = ((False, False), (True, False), (False, True), (True, True))  # (rim
 # --------------------------------------------------------------------------- class ids
 
 
-def _timm_info_text(name: str) -> str:
-    """Text of ``timm/data/_info/<name>``, found without importing timm (which imports torch)."""
-    spec = importlib.util.find_spec("timm")
-    if spec is None:
-        raise ModuleNotFoundError("the ImageNet synset list comes from timm's data/_info; install timm")
-    for loc in spec.submodule_search_locations or ():
-        path = Path(loc, "data", "_info", name)
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return importlib.resources.files("timm.data._info").joinpath(name).read_text(encoding="utf-8")
-
-
-@functools.lru_cache(maxsize=1)
 def imagenet_synsets() -> tuple[str, ...]:
-    """The 1000 ImageNet-1K WordNet ids in sorted order (label k = the k-th), from timm."""
-    wnids = _timm_info_text("imagenet_synsets.txt").split()
-    bad = [w for w in wnids if not re.fullmatch(r"n\d{8}", w)]
-    if len(wnids) != 1000 or len(set(wnids)) != 1000 or bad:
-        raise RuntimeError(f"timm's imagenet_synsets.txt does not hold 1000 distinct WordNet ids "
-                           f"(got {len(wnids)}, {len(set(wnids))} distinct, malformed: {bad[:3]})")
-    return tuple(sorted(wnids))
+    """The 1000 ImageNet-1K WordNet ids in sorted order (label k = the k-th): the class table's."""
+    return ilsvrc_wnids()
 
 
 @functools.lru_cache(maxsize=1)
 def imagenet_lemmas() -> dict[str, str]:
     """WordNet id -> lemma (e.g. ``n01440764`` -> ``tench, Tinca tinca``) for the 1000 classes."""
-    keep = set(imagenet_synsets())
-    out = {}
-    for line in _timm_info_text("imagenet_synset_to_lemma.txt").splitlines():
-        wnid, _, lemma = line.partition("\t")
-        if wnid in keep:
-            out[wnid] = lemma.strip()
-    return out
+    return dict(zip(ilsvrc_wnids(), ilsvrc_class_names()))
 
 
 _MID_ALPHABET = "0123456789bcdfghjklmnpqrstvwxyz_"  # Freebase MID characters
