@@ -33,6 +33,9 @@ is trained or scored again):
 
     python benchmarks/wsol_table.py --searches runs/search/natural-cam runs/search/art-fast ...
 
+adds a search's --fsl baseline rows, the paired differences (--paired-with LABEL) and a table of
+the settings every search chose on validation.
+
 Prints the table, the per-seed paired differences to natural training, and the centre-Gaussian
 baseline, and appends them to benchmarks/RESULTS.md with the machine, date and command.
 """
@@ -50,6 +53,7 @@ from pathlib import Path
 from wsol.cli.jobs import log, run_train, score_worker, scoring_pool, train_config
 from wsol.cli.train_wsol import config_from_args  # noqa: F401  (importable from here as before)
 from wsol.config import ConfigError, load_config
+from wsol.space import format_value
 from wsol.engine.table import (
     COLUMNS,
     aggregate,
@@ -264,10 +268,37 @@ def search_rows(dirs: list[Path]) -> list[dict]:
         if not test.get("rows"):
             raise SystemExit(f"wsol_table: error: {path}: the search has no test scores yet (run it to the end)")
         label = doc.get("label") or f"{doc['method']} (tuned, {doc['metric']})"
-        rows += [{**r, "backbone": doc["arch"], "method": label, "run": d / r["run"]} for r in test["rows"]]
+        rows += [{**r, "backbone": doc["arch"], "method": label, "run": d / r["run"], "search": str(d)}
+                 for r in test["rows"]]
         if doc.get("fsl"):
             queue.append(d / doc["fsl"])  # an absolute path stays as it is
     return rows
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+    return format_value(value)
+
+
+def chosen_settings(rows: list[dict]) -> list[str]:
+    """Markdown: per search (in the table's order), its budget, how many trials finished, the chosen
+    trial's validation score and settings (the searched keys only)."""
+    lines = ["| method | trials done / budget | chosen trial | val metric | chosen settings |",
+             "|---|---|---|---|---|"]
+    seen = []
+    for r in rows:
+        if r["search"] in seen:
+            continue
+        seen.append(r["search"])
+        doc = json.loads((Path(r["search"]) / "search.json").read_text())
+        best = doc.get("best") or {}
+        done = sum(t.get("status") == "done" for t in doc.get("trials", []))
+        settings = ", ".join(f"{k.rsplit('.', 1)[-1]} {_short(v)}" for k, v in (best.get("settings") or {}).items())
+        val = "–" if best.get("val") is None else f"{doc['metric']} {best['val']:.1f}"
+        lines.append(f"| {r['method']} | {done} / {doc.get('budget')} | {best.get('trial', '–')} | {val} | "
+                     f"{settings or '(the preset)'} |")
+    return lines
 
 
 def score_searches(args, argv) -> int:
@@ -275,14 +306,15 @@ def score_searches(args, argv) -> int:
     rows = search_rows(args.searches)
     table = markdown_table(with_paper_rows(aggregate(rows)))
     diffs = paired(rows, base=args.paired_with) if args.paired_with else []
-    print("\n".join(table), "", "\n".join(diffs), sep="\n")
+    chosen = ["Chosen on validation (every search's best trial):", "", *chosen_settings(rows)]
+    print("\n".join(table), "", "\n".join(diffs), "", "\n".join(chosen), sep="\n")
     if not args.no_record:
         append_entry(args.results, "wsol_table --searches: tuned methods (tools/search.py) on the test split", [
             f"machine: {machine()}; commit {git_commit()}",
             f"command: `python benchmarks/wsol_table.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
             "each row: the setting its search chose on validation, retrained with the search's seeds, last "
             f"checkpoint scored on the test split ({rows[0].get('num_images')} images); searches: "
-            + ", ".join(str(d) for d in args.searches)], [*table, "", *diffs])
+            + ", ".join(str(d) for d in args.searches)], [*table, "", *diffs, "", *chosen])
     return 0
 
 

@@ -270,6 +270,9 @@ def test_search_with_the_fsl_baseline_end_to_end(tmp_path):
     assert t.returncode == 0, t.stderr[-2000:]
     assert t.stdout.count("| resnet_tiny | fsl (tuned, cam_loc) | 1 |") == 1
     assert "| resnet_tiny | cutmix (tuned, cam_loc) | 1 |" in t.stdout
+    # and which setting each search chose
+    assert "| fsl (tuned, cam_loc) | 1 / 1 | 0 | cam_loc " in t.stdout
+    assert t.stdout.count("cutmix_prob 0.5") == 0 and "| cutmix (tuned, cam_loc) | 1 / 1 | 0 |" in t.stdout
 
 
 def test_search_study_end_to_end(tmp_path):
