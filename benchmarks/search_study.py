@@ -19,7 +19,8 @@ other key is the method's declared space (wsol.methods, `search_space`). Entries
                                 side effect removed), fast_steps fixed at its preset 0 (cost);
                                 selected on gradient maps
     art_faithful_ce             faithful ART, bn_stats ce (10x the cost of fast; not in the default list)
-    pgd, ig_norm, adl, has, acol, spg, cutmix   each on its own map
+    pgd, ig_norm, adl, has, acol, spg, cutmix   each on its own map; PGD-AT at 3 attack steps (cost);
+                                ig_norm is not in the default list (a step costs ~126 natural ones)
     fsl                         the few-shot baseline on the validation split's boxes (100 epochs of
                                 its 40 images: about the SGD steps of the others' 6 epochs of train)
 
@@ -61,7 +62,8 @@ ENTRIES = {
     "art_all": ("art", ["method.art.mode=fast", "method.art.bn_stats=all", "method.art.fast_steps=0"], "grad_loc"),
     "art_ce": ("art", ["method.art.mode=fast", "method.art.bn_stats=ce", "method.art.fast_steps=0"], "grad_loc"),
     "art_faithful_ce": ("art", ["method.art.mode=faithful", "method.art.bn_stats=ce"], "grad_loc"),
-    "pgd": ("pgd", [], "grad_loc"),
+    # PGD-AT at 3 attack steps (its preset: 7): 8 passes a step would make this entry ~2 h on 2 cores
+    "pgd": ("pgd", ["method.pgd.steps=3"], "grad_loc"),
     "ig_norm": ("ig_norm", [], "grad_loc"),
     "adl": ("adl", [], "cam_loc"),
     "has": ("has", [], "cam_loc"),
