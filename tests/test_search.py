@@ -232,7 +232,7 @@ def test_proxy_is_for_trials_only_and_the_metric_follows_the_method(tmp_path):
         parse(["--method", "natural", "--out", str(tmp_path / "r"), "--proxy", "1.5"])
 
 
-def test_fsl_baseline_search_gets_the_same_budget_and_not_the_method_keys(tmp_path):
+def test_fsl_baseline_search_gets_the_same_budget_and_not_the_method_keys(tmp_path, capsys):
     from wsol.cli.search import fsl_argv, fsl_dir, parse
 
     args = parse(["--method", "art", "--arch", "resnet_tiny", "--trials", "5", "--seeds", "2", "--jobs", "2",
@@ -244,6 +244,13 @@ def test_fsl_baseline_search_gets_the_same_budget_and_not_the_method_keys(tmp_pa
     assert fsl.overrides == ["model.pretrained=false", "train.epochs=50"] and fsl.epochs is None
     assert fsl.out == tmp_path / "a" / "fsl" and fsl.fsl is None
     assert fsl_dir(parse(["--method", "art", "--out", "x", "--fsl", str(tmp_path / "shared")])) == tmp_path / "shared"
+    # a bad FSL-only setting stops both searches before anything trains, naming the FSL search
+    from wsol.cli.search import main
+    assert main(["--method", "natural", "--arch", "resnet_tiny", "--out", str(tmp_path / "b"), "--fsl",
+                 "--fsl-set", "method.fsl.holdout_fraction=2"]) == 2
+    err = capsys.readouterr().err
+    assert "the --fsl baseline search" in err and "holdout_fraction" in err, err
+    assert not (tmp_path / "b" / "search.json").exists() and not (tmp_path / "b" / "fsl" / "search.json").exists()
     for bad in (["--method", "art", "--out", "x", "--fsl-set", "train.epochs=5"],
                 ["--method", "fsl", "--out", "x", "--fsl"]):
         with pytest.raises(SystemExit):

@@ -481,23 +481,27 @@ def search_markdown(doc: dict, compare: list[Path] = ()) -> list[str]:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    where = ""  # which search an error belongs to, when --fsl runs two
     try:
         fsl = None
         if args.fsl is not None:
             # the baseline first (it trains on the validation images only: minutes), so this search's
             # search.md shows its rows from the start; both are checked before either trains
+            where = f"the --fsl baseline search ({fsl_dir(args)}): "
             fsl = Search(parse(fsl_argv(args)))
+            fsl.check()
             args.compare = [*args.compare, fsl_dir(args)]
+        where = ""
         search = Search(args)
-        for s in (fsl, search):
-            if s is not None:
-                s.check()
+        search.check()
         if fsl is not None:
             log(f"search: the FSL baseline first, in {fsl.out}")
+            where = f"the --fsl baseline search ({fsl_dir(args)}): "
             fsl.run()
+            where = ""
         result = search.run()
     except (ConfigError, SearchError, RunConfigMismatch, TrainingFailed, OSError) as err:
-        print(f"search: error: {err}", file=sys.stderr)
+        print(f"search: error: {where}{err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
     except KeyboardInterrupt:
         print("search: interrupted; finished trials and runs are kept; run the same command to continue",
