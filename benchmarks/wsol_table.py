@@ -53,7 +53,6 @@ from pathlib import Path
 from wsol.cli.jobs import log, run_train, score_worker, scoring_pool, train_config
 from wsol.cli.train_wsol import config_from_args  # noqa: F401  (importable from here as before)
 from wsol.config import ConfigError, load_config
-from wsol.space import format_value
 from wsol.engine.table import (
     COLUMNS,
     aggregate,
@@ -65,6 +64,7 @@ from wsol.engine.table import (
 )
 from wsol.engine.train import finished_run, resumable_run
 from wsol.methods import method_runs
+from wsol.space import format_value
 
 try:
     from _record import append_entry, git_commit, machine
