@@ -64,7 +64,7 @@ from wsol.engine.table import (
 )
 from wsol.engine.train import finished_run, resumable_run
 from wsol.methods import method_runs
-from wsol.space import format_value
+from wsol.space import format_short
 
 try:
     from _record import append_entry, git_commit, machine
@@ -249,11 +249,10 @@ def score_runs(args, argv) -> int:
     return 0
 
 
-def search_rows(dirs: list[Path]) -> list[dict]:
-    """Table rows from finished searches (tools/search.py --out folders): the test rows of each
-    search's chosen setting, one per seed, labelled "<method> (tuned<, metric>)". A search run with
-    --fsl brings its FSL baseline's rows too (once, however many searches share it)."""
-    rows, seen = [], set()
+def search_docs(dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """(folder, search.json) of each finished search (tools/search.py --out folders), in order; a
+    search run with --fsl brings its FSL baseline's too (once, however many searches share it)."""
+    docs, seen = [], set()
     queue = list(dirs)
     while queue:
         d = Path(queue.pop(0))
@@ -264,49 +263,48 @@ def search_rows(dirs: list[Path]) -> list[dict]:
         if not path.is_file():
             raise SystemExit(f"wsol_table: error: {d} is not a search folder (no search.json)")
         doc = json.loads(path.read_text())
-        test = doc.get("test") or {}
-        if not test.get("rows"):
+        if not (doc.get("test") or {}).get("rows"):
             raise SystemExit(f"wsol_table: error: {path}: the search has no test scores yet (run it to the end)")
-        label = doc.get("label") or f"{doc['method']} (tuned, {doc['metric']})"
-        rows += [{**r, "backbone": doc["arch"], "method": label, "run": d / r["run"], "search": str(d)}
-                 for r in test["rows"]]
+        docs.append((d, doc))
         if doc.get("fsl"):
             queue.append(d / doc["fsl"])  # an absolute path stays as it is
-    return rows
+    return docs
 
 
-def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
-    return format_value(value)
+def _label(doc: dict) -> str:
+    return doc.get("label") or f"{doc['method']} (tuned, {doc['metric']})"
 
 
-def chosen_settings(rows: list[dict]) -> list[str]:
-    """Markdown: per search (in the table's order), its budget, how many trials finished, the chosen
-    trial's validation score and settings (the searched keys only)."""
+def search_rows(docs: list[tuple[Path, dict]]) -> list[dict]:
+    """Table rows of the searches (search_docs): the test rows of each search's chosen setting, one
+    per seed, labelled "<method> (tuned<, metric>)"."""
+    return [{**r, "backbone": doc["arch"], "method": _label(doc), "run": d / r["run"]}
+            for d, doc in docs for r in doc["test"]["rows"]]
+
+
+def chosen_settings(docs: list[tuple[Path, dict]]) -> list[str]:
+    """Markdown: per search, its budget, how many trials finished, the chosen trial's validation
+    score and settings (the searched keys only)."""
     lines = ["| method | trials done / budget | chosen trial | val metric | chosen settings |",
              "|---|---|---|---|---|"]
-    seen = []
-    for r in rows:
-        if r["search"] in seen:
-            continue
-        seen.append(r["search"])
-        doc = json.loads((Path(r["search"]) / "search.json").read_text())
+    for _, doc in docs:
         best = doc.get("best") or {}
         done = sum(t.get("status") == "done" for t in doc.get("trials", []))
-        settings = ", ".join(f"{k.rsplit('.', 1)[-1]} {_short(v)}" for k, v in (best.get("settings") or {}).items())
+        settings = ", ".join(f"{k.rsplit('.', 1)[-1]} {format_short(v)}"
+                             for k, v in (best.get("settings") or {}).items())
         val = "–" if best.get("val") is None else f"{doc['metric']} {best['val']:.1f}"
-        lines.append(f"| {r['method']} | {done} / {doc.get('budget')} | {best.get('trial', '–')} | {val} | "
+        lines.append(f"| {_label(doc)} | {done} / {doc.get('budget')} | {best.get('trial', '–')} | {val} | "
                      f"{settings or '(the preset)'} |")
     return lines
 
 
 def score_searches(args, argv) -> int:
     """--searches: the table of tuned methods from the searches' own test scores (no training)."""
-    rows = search_rows(args.searches)
+    docs = search_docs(args.searches)
+    rows = search_rows(docs)
     table = markdown_table(with_paper_rows(aggregate(rows)))
     diffs = paired(rows, base=args.paired_with) if args.paired_with else []
-    chosen = ["Chosen on validation (every search's best trial):", "", *chosen_settings(rows)]
+    chosen = ["Chosen on validation (every search's best trial):", "", *chosen_settings(docs)]
     print("\n".join(table), "", "\n".join(diffs), "", "\n".join(chosen), sep="\n")
     if not args.no_record:
         append_entry(args.results, "wsol_table --searches: tuned methods (tools/search.py) on the test split", [

@@ -228,6 +228,11 @@ def format_value(v: Any) -> str:
     return str(v)
 
 
+def format_short(v: Any) -> str:
+    """A value for a table: floats to 4 significant digits, anything else as format_value."""
+    return f"{v:.4g}" if isinstance(v, float) else format_value(v)
+
+
 def space_to_json(space: dict[str, Distribution]) -> dict[str, str]:
     """{key: CLI spec} (what search.json records)."""
     return {k: d.spec() for k, d in space.items()}

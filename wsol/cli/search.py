@@ -54,7 +54,7 @@ from wsol.data.datasets import WSOL_DATASETS
 from wsol.engine.run_folder import RunConfigMismatch
 from wsol.engine.table import COLUMNS, MASK_COLUMNS, mean_sd, t_interval
 from wsol.methods import build_method, list_methods
-from wsol.space import Distribution, format_value, parse_spec, sample, space_to_json
+from wsol.space import Distribution, format_short, format_value, parse_spec, sample, space_to_json
 
 __all__ = ["main", "search_space_for", "test_key", "SEARCH_VERSION"]
 
@@ -435,12 +435,6 @@ class Search:
         return {"best": best, "test": test}
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return format_value(v)
-
-
 def search_markdown(doc: dict, compare: list[Path] = ()) -> list[str]:
     """search.md: the spec, every trial, the chosen one and its test scores (plus --compare rows)."""
     spec, metric = doc["spec"], doc["metric"]
@@ -458,7 +452,7 @@ def search_markdown(doc: dict, compare: list[Path] = ()) -> list[str]:
     for t in doc["trials"]:
         mark = " **best**" if t["trial"] == best.get("trial") else ""
         val = "–" if t.get("val") is None else f"{t['val']:.2f}"
-        lines.append(f"| {t['trial']}{mark} | " + " | ".join(_fmt(t["settings"].get(k)) for k in keys)
+        lines.append(f"| {t['trial']}{mark} | " + " | ".join(format_short(t["settings"].get(k)) for k in keys)
                      + f" | {val} | {t['status']}{': ' + t['error'] if t.get('error') else ''} |")
     test = doc.get("test")
     if test:
