@@ -43,10 +43,11 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from wsol.attacks import attribution as attribution_module
 from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows
-from wsol.models import build_model
+from wsol.models import activations, build_model
 
 try:
     from _flops import count_flops
@@ -214,13 +215,15 @@ def _precision(mode: str) -> str:
 @contextlib.contextmanager
 def standard_double_backward():
     """The attack with PyTorch's own conv double backward (parameters keep requires_grad), as the
-    released reference code computes it: `input_second_order` becomes a no-op for the duration."""
-    real = attribution_module.input_second_order
+    released reference code computes it: `input_second_order` becomes a no-op and the Softplus
+    stand-ins compute F.softplus (not `lean_softplus`) for the duration."""
+    real = attribution_module.input_second_order, activations._softplus
     attribution_module.input_second_order = lambda model: contextlib.nullcontext(model)
+    activations._softplus = F.softplus
     try:
         yield
     finally:
-        attribution_module.input_second_order = real
+        attribution_module.input_second_order, activations._softplus = real
 
 
 def record(table: list[str], args, device: torch.device) -> None:

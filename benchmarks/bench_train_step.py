@@ -73,15 +73,20 @@ VARIANTS = {
 @contextlib.contextmanager
 def plain_double_backward():
     """ART's attack steps and L_attr through PyTorch's own double backward, as before issue 25:
-    `input_second_order` and `lean_double_backward` in wsol.methods.art become no-ops for the duration."""
-    import wsol.methods.art as art_module
+    `input_second_order` and `lean_double_backward` in wsol.methods.art become no-ops and the
+    Softplus stand-ins compute F.softplus (not `lean_softplus`) for the duration."""
+    import torch.nn.functional as F
 
-    real = art_module.input_second_order, art_module.lean_double_backward
+    import wsol.methods.art as art_module
+    import wsol.models.activations as activations
+
+    real = art_module.input_second_order, art_module.lean_double_backward, activations._softplus
     art_module.input_second_order = art_module.lean_double_backward = lambda model: contextlib.nullcontext(model)
+    activations._softplus = F.softplus
     try:
         yield
     finally:
-        art_module.input_second_order, art_module.lean_double_backward = real
+        art_module.input_second_order, art_module.lean_double_backward, activations._softplus = real
 
 
 # row label -> context its steps run in (the computation a row stands for)

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from wsol.models import build_model, smooth_activations
-from wsol.models.second_order import input_second_order, lean_conv2d, lean_double_backward
+from wsol.models.second_order import (input_second_order, lean_batch_norm, lean_conv2d, lean_double_backward,
+                                      lean_softplus)
 
 
 def _net() -> nn.Module:
@@ -158,3 +159,116 @@ def test_the_first_order_weight_gradient_runs_only_when_asked_for(monkeypatch):
     assert calls == []
     out.backward()
     assert len(calls) == 4 and all(p.grad is not None for p in model.parameters())
+
+
+# -- lean batch norm and softplus ---------------------------------------------------------------
+
+def _bn_derivatives(bn, x, w, b, running):
+    """BN output, (gx, gw, gb) with their graphs, and the gradients w.r.t. (x, w, b) of a loss of all three."""
+    torch.manual_seed(5)
+    y = bn(x, w, b, *running)
+    r = torch.randn_like(y)
+    firsts = torch.autograd.grad((torch.sin(y) * r).sum(), [t for t in (x, w, b) if t is not None],
+                                 create_graph=True)
+    gx = firsts[0]
+    loss = (gx * gx * torch.randn_like(gx)).sum()
+    if w is not None:
+        loss = loss + (firsts[1] * torch.randn_like(w)).sum() + (firsts[2] ** 2 * torch.randn_like(b)).sum()
+    seconds = torch.autograd.grad(loss, [t for t in (x, w, b) if t is not None])
+    return [y, *firsts, *seconds, *[t for t in running if t is not None]]
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 3, 5, 6), (2, 3, 3, 4, 5)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("running", [True, False])
+def test_lean_batch_norm_first_and_second_derivatives_match_f_batch_norm(shape, affine, running):
+    """Every term of the closed-form double backward (through gx, gw and gb), 1d/2d/3d, with and
+    without affine parameters and running statistics (updated the same way)."""
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64) * 3 + 1
+    c = shape[1]
+    results = []
+    for lean in (False, True):
+        xx = x.clone().requires_grad_(True)
+        w = torch.randn(c, dtype=torch.float64).requires_grad_(True) if affine else None
+        b = torch.randn(c, dtype=torch.float64).requires_grad_(True) if affine else None
+        stats = (torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)) if running else (None, None)
+        if lean:
+            fn = lambda x, w, b, rm, rv: lean_batch_norm(x, w, b, rm, rv, 0.3, 1e-5)
+        else:
+            fn = lambda x, w, b, rm, rv: torch.nn.functional.batch_norm(x, rm, rv, w, b, True, 0.3, 1e-5)
+        torch.manual_seed(1)
+        if affine:
+            w.data, b.data = torch.randn(c, dtype=torch.float64), torch.randn(c, dtype=torch.float64)
+        results.append(_bn_derivatives(fn, xx, w, b, stats))
+    ref, got = results
+    assert len(ref) == len(got)
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_lean_double_backwards_refuse_a_third_derivative():
+    x = torch.randn(4, 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    y = lean_batch_norm(x, w, torch.zeros(3, dtype=torch.float64), None, None)
+    (gx,) = torch.autograd.grad(torch.sin(y).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="lean_batch_norm: third derivatives are not supported"):
+        torch.autograd.grad((gx ** 2).sum(), x, create_graph=True)
+    u = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(lean_softplus(u, 2.0).pow(2).sum(), u, create_graph=True)
+    with pytest.raises(RuntimeError, match="lean_softplus: third derivatives are not supported"):
+        torch.autograd.grad(g.pow(2).sum(), u, create_graph=True)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None, 0.0])
+def test_lean_batch_norm_modules_keep_the_running_statistics_of_nn_batchnorm(momentum):
+    """Train mode inside lean_double_backward: outputs, running mean/var and the batch counter as
+    nn.BatchNorm2d's own (momentum None: the cumulative average; 0: frozen statistics). Eval mode
+    and autocast keep the module's own forward."""
+    torch.manual_seed(0)
+    plain, lean = nn.BatchNorm2d(3, momentum=momentum).double(), nn.BatchNorm2d(3, momentum=momentum).double()
+    for step in range(3):
+        x = torch.randn(4, 3, 6, 5, dtype=torch.float64) * (step + 1)
+        y_ref = plain(x)
+        with lean_double_backward(lean):
+            y = lean(x)
+        assert "Lean" in type(y.grad_fn).__name__
+        torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    for name, buf in plain.named_buffers():
+        torch.testing.assert_close(dict(lean.named_buffers())[name], buf, rtol=1e-12, atol=1e-12)
+    lean.eval()
+    with lean_double_backward(lean):
+        assert "Lean" not in type(lean(x.requires_grad_(True)).grad_fn).__name__
+    lean.train().float()
+    with lean_double_backward(lean), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert "Lean" not in type(lean(x.float()).grad_fn).__name__
+
+
+@pytest.mark.parametrize("beta", [1.0, 3.0, 50.0])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lean_softplus_first_and_second_derivatives_match_f_softplus(beta, dtype):
+    """Inputs on both sides of the threshold (softplus is linear above beta*x = 20): values, input
+    gradients and their gradients as F.softplus's, also where float32 saturates the sigmoid."""
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(200), torch.linspace(-30.05, 29.95, 121) / beta]).to(dtype)   # beta x = 20 is
+    # not hit: there PyTorch's own first derivative takes the sigmoid and its second derivative the linear side
+    r, s = torch.randn_like(x), torch.randn_like(x)
+    results = []
+    for fn in (torch.nn.functional.softplus, lean_softplus):
+        u = x.clone().requires_grad_(True)
+        y = fn(u, beta, 20.0)
+        (g,) = torch.autograd.grad((y * y * r).sum(), u, create_graph=True)
+        (h,) = torch.autograd.grad((g * s).sum(), u)
+        results.append((y, g, h))
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+    for r_, g_ in zip(*results):
+        torch.testing.assert_close(g_, r_, **tol)
+    assert results[1][2][x * beta > 20].equal(results[0][2][x * beta > 20])   # linear part: exactly y' only
+
+
+def test_smooth_activations_compute_the_lean_softplus():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    x = torch.randn(2, 3, requires_grad=True)
+    with smooth_activations(model, 2.0):
+        assert "LeanSoftplus" in type(model(x).grad_fn).__name__
+        assert "LeanSoftplus" in type(torch.relu(x).grad_fn).__name__

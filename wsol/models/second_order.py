@@ -21,6 +21,14 @@ Inside :func:`input_second_order` the parameters do not require gradients for th
 no weight gradient is formed at all and the layer inputs are not kept for one;
 :func:`lean_double_backward` keeps them (ART's L_attr pass).
 
+Batch-statistics BatchNorm (train mode) gets the same treatment through :func:`lean_batch_norm`:
+its first backward is ATen's fused kernel, and the derivative of that backward (PyTorch's
+``batchnorm_double_backward``, some twenty full-size element-wise passes a layer, a fifth of an
+L_attr backward on ResNets) is written out by hand in closed form: the fused backward kernel
+applied to the incoming gradient, one product-sum and one three-term axpy per layer. The Softplus stand-ins of
+``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double backward in three passes
+instead of nine) wherever they run.
+
 Under autocast (the attack's bf16 mode) the forward convolution runs in the autocast dtype and
 the backward in that of the incoming gradient; gradients return in the input's dtype.
 Values are those of the standard path up to float rounding (bit-identical on oneDNN here);
@@ -30,13 +38,14 @@ Values are those of the standard path up to float rounding (bit-identical on one
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["input_second_order", "lean_conv2d", "lean_double_backward"]
+__all__ = ["input_second_order", "lean_batch_norm", "lean_conv2d", "lean_double_backward", "lean_softplus"]
 
 
 class _LeanConv2d(torch.autograd.Function):
@@ -89,6 +98,168 @@ class _ConvWeightGrad(torch.autograd.Function):
         return None, gw, None, None
 
 
+class _LeanBatchNorm(torch.autograd.Function):
+    """Batch-statistics batch norm (ATen's kernel, running statistics updated as F.batch_norm does)
+    whose backward is :class:`_LeanBatchNormBackward`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
+        y, mean, rstd = torch.ops.aten.native_batch_norm(x, weight, bias, running_mean, running_var, True,
+                                                         momentum, eps)
+        ctx.eps = eps
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight, mean, rstd = ctx.saved_tensors
+        wants = ctx.needs_input_grad
+        gx, gw, gb = _LeanBatchNormBackward.apply(gy, x, weight, mean, rstd, ctx.eps, wants[1] or wants[2])
+        return gx, gw if wants[1] else None, gb if wants[2] else None, None, None, None, None
+
+
+class _LeanBatchNormBackward(torch.autograd.Function):
+    """(gy, x, weight) -> (gx, gw, gb) of batch-statistics batch norm, by ATen's fused kernel; its own
+    backward (the double backward, for a loss L of gx, gw and gb) in closed form. Per channel, with
+    n elements, xh = (x - mean) * rstd, m1 = mean(gy), m2 = mean(gy * xh) and a = dL/dgx:
+
+        gx = w * rstd * (gy - m1 - xh * m2)
+        dL/dgy = w * rstd * (a - mean(a) - xh * mean(a * xh)) + xh * dL/dgw + dL/dgb
+               (the fused backward kernel applied to a, plus the gw and gb terms)
+        dL/dw  = rstd * (sum(a * gy) - m1 * sum(a) - m2 * sum(a * xh))
+        dL/dx  = rstd * (v - mean(v) - xh * mean(v * xh)) - w * rstd^2 * xh * q / n,
+                 v = dL/dxh = -w * rstd * (gy * sum(a * xh) / n + m2 * a) + gy * dL/dgw,
+                 q = dL/dw / rstd,
+    where mean(v) and mean(v * xh) follow from the channel sums already formed, so dL/dx is one
+    three-term axpy in gy, a and x. Not differentiable again (no caller needs third derivatives): a double backward with
+    create_graph=True raises.
+    """
+
+    @staticmethod
+    def forward(ctx, gy, x, weight, mean, rstd, eps, param_grads):
+        gx, gw, gb = torch.ops.aten.native_batch_norm_backward(gy, x, weight, None, None, mean, rstd, True, eps,
+                                                               [True, param_grads, param_grads])
+        ctx.eps = eps
+        ctx.save_for_backward(gy, x, weight, mean, rstd, gw, gb)
+        return gx, gw, gb
+
+    @staticmethod
+    def backward(ctx, ggx, ggw, ggb):
+        gy, x, weight, mean, rstd, gw, gb = ctx.saved_tensors
+        _no_third_derivative("lean_batch_norm", ggx, ggw, ggb, gy, x, weight)
+        if gb is None or gw is None:  # sum(gy), sum(gy * xh)
+            _, gw, gb = torch.ops.aten.native_batch_norm_backward(gy, x, weight, None, None, mean, rstd, True,
+                                                                  ctx.eps, [False, True, True])
+        c = x.shape[1]
+        n = x.numel() // c
+        col = (lambda t: t.reshape([1, c] + [1] * (x.dim() - 2)))
+        w = weight if weight is not None else torch.ones_like(rstd)
+        zero = torch.zeros_like(rstd)
+        m1, m2 = gb / n, gw / n
+        d_gy = d_w = None
+        coef_gy = coef_a = xh_coef = const = zero   # dL/dx = gy*coef_gy + a*coef_a + xh*xh_coef + const
+        if ggx is not None:
+            d_gy, s_axh, s_a = torch.ops.aten.native_batch_norm_backward(ggx, x, weight, None, None, mean, rstd,
+                                                                         True, ctx.eps, [True, True, True])
+            s_agy = (ggx * gy).sum([0] + list(range(2, x.dim())))
+            q = s_agy - m1 * s_a - m2 * s_axh
+            d_w = rstd * q
+            v_gy, v_a = -w * rstd * s_axh / n, -w * rstd * m2      # v = gy*v_gy + a*v_a (+ gy*ggw below)
+            mean_v, mean_vxh = v_gy * m1 + v_a * s_a / n, v_gy * m2 + v_a * s_axh / n
+            coef_gy, coef_a = rstd * v_gy, rstd * v_a
+            const = -rstd * mean_v
+            xh_coef = -rstd * mean_vxh - w * q * rstd * rstd / n
+        if ggw is not None:
+            coef_gy = coef_gy + rstd * ggw
+            const = const - rstd * ggw * m1
+            xh_coef = xh_coef - rstd * ggw * m2
+            lin = col(-ggw * rstd * mean + (ggb if ggb is not None else zero))
+            d_gy = torch.addcmul(lin, x, col(ggw * rstd)) if d_gy is None else d_gy.addcmul_(x, col(ggw * rstd)).add_(lin)
+        elif ggb is not None:
+            d_gy = col(ggb).expand_as(x).clone() if d_gy is None else d_gy.add_(col(ggb))
+        d_x = torch.addcmul(col(const - xh_coef * rstd * mean), x, col(xh_coef * rstd))
+        d_x.addcmul_(gy, col(coef_gy))
+        if ggx is not None:
+            d_x.addcmul_(ggx, col(coef_a))
+        return d_gy, d_x, d_w if weight is not None else None, None, None, None, None
+
+
+def lean_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+                    running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
+                    momentum: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+    """``F.batch_norm(x, running_mean, running_var, weight, bias, training=True, momentum, eps)``
+    (x (B,C,*)) with the lean double backward: normalised by the batch's statistics, running
+    statistics (when given) updated in place as F.batch_norm does. Gradients of every input of
+    the first order and of the second order (the gradient of x's, weight's and bias's gradients)
+    are those of the standard path up to float rounding; third derivatives raise."""
+    return _LeanBatchNorm.apply(x, weight, bias, running_mean, running_var, momentum, eps)
+
+
+def _no_third_derivative(name: str, *tensors: torch.Tensor | None) -> None:
+    """Raise where a double backward is itself to be differentiated (create_graph=True with inputs
+    that need a graph): its closed form is not (once_differentiable would drop the term silently
+    under torch.autograd.grad)."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        raise RuntimeError(f"{name}: third derivatives are not supported (a double backward ran with "
+                           "create_graph=True); compute them outside wsol.models.lean_double_backward / "
+                           "input_second_order and smooth_activations")
+
+
+@functools.cache
+def _saturates(dtype: torch.dtype, threshold: float) -> bool:
+    """Whether sigmoid(threshold) rounds to 1 in `dtype` (float32: threshold >= ~17), so that the
+    sigmoid of every input above it is exactly 1 already and needs no mask."""
+    return bool(torch.sigmoid(torch.tensor(threshold, dtype=dtype)) == 1)
+
+
+class _LeanSoftplus(torch.autograd.Function):
+    """F.softplus(x, beta, threshold) whose backward is :class:`_LeanSoftplusBackward`."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.beta, ctx.threshold = beta, threshold
+        ctx.save_for_backward(x)
+        return F.softplus(x, beta, threshold)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return _LeanSoftplusBackward.apply(gy, x, ctx.beta, ctx.threshold), None, None
+
+
+class _LeanSoftplusBackward(torch.autograd.Function):
+    """(gy, x) -> gy * s, s = sigmoid(beta x) (1 where beta x > threshold: softplus is linear there),
+    keeping s for its own backward: d/dgy = a * s, d/dx = beta * a * gy * s * (1 - s) (a the incoming
+    gradient; zero above the threshold, as PyTorch's). PyTorch's softplus double backward recomputes
+    the sigmoid and its mask from x in some nine full-size passes; this takes three. Not
+    differentiable again: a double backward with create_graph=True raises."""
+
+    @staticmethod
+    def forward(ctx, gy, x, beta, threshold):
+        bx = x * beta if beta != 1 else x
+        s = torch.sigmoid(bx)
+        if not _saturates(s.dtype, threshold):
+            s.masked_fill_(bx > threshold, 1.0)
+        ctx.beta = beta
+        ctx.save_for_backward(gy, s)
+        return gy * s
+
+    @staticmethod
+    def backward(ctx, ggx):
+        gy, s = ctx.saved_tensors
+        _no_third_derivative("lean_softplus", ggx, gy, s)
+        d_x = torch.ops.aten.sigmoid_backward(ggx * gy, s)
+        if ctx.beta != 1:
+            d_x.mul_(ctx.beta)
+        return ggx * s, d_x, None, None
+
+
+def lean_softplus(x: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) -> torch.Tensor:
+    """``F.softplus(x, beta, threshold)`` (any shape) with a lean double backward: the same values,
+    first and second derivatives up to float rounding; third derivatives raise."""
+    return _LeanSoftplus.apply(x, beta, threshold)
+
+
 def lean_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                 stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups: int = 1) -> torch.Tensor:
     """``F.conv2d`` (x (B,C,H,W)) with the lean double backward; numeric padding only.
@@ -113,35 +284,66 @@ def _leanable(m: nn.Module) -> bool:
     return type(m) is nn.Conv2d and m.padding_mode == "zeros" and not isinstance(m.padding, str)
 
 
+def _lean_bn(m: nn.Module) -> bool:
+    """Plain BatchNorm1d/2d/3d (subclasses, e.g. SyncBatchNorm, keep their forward)."""
+    return type(m) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
 def _lean_forward(m: nn.Conv2d):
     def forward(x: torch.Tensor) -> torch.Tensor:
         return lean_conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
     return forward
 
 
+def _lean_bn_forward(m: nn.modules.batchnorm._BatchNorm):
+    """nn.BatchNorm's own forward (running statistics, batch counter, momentum None = cumulative
+    average) with :func:`lean_batch_norm` where it normalises with the batch's statistics; eval mode
+    with running statistics and autocast keep the module's own path."""
+    original = type(m).forward.__get__(m)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        batch_stats = m.training or (m.running_mean is None and m.running_var is None)
+        if not batch_stats or torch.is_autocast_enabled(x.device.type):
+            return original(x)
+        m._check_input_dim(x)
+        factor = 0.0 if m.momentum is None else m.momentum
+        if m.training and m.track_running_stats and m.num_batches_tracked is not None:
+            m.num_batches_tracked.add_(1)
+            factor = 1.0 / float(m.num_batches_tracked) if m.momentum is None else m.momentum
+        track = not m.training or m.track_running_stats
+        return lean_batch_norm(x, m.weight, m.bias, m.running_mean if track else None,
+                               m.running_var if track else None, factor, m.eps)
+    return forward
+
+
 @contextlib.contextmanager
 def lean_double_backward(model: nn.Module) -> Iterator[nn.Module]:
-    """Context: `model`'s plain ``nn.Conv2d`` layers use :func:`lean_conv2d`; restored on exit (also
-    after an exception). Yields `model`. Parameters keep their gradients: for double-backprop
+    """Context: `model`'s plain ``nn.Conv2d`` layers use :func:`lean_conv2d` and its plain BatchNorm
+    layers, where they normalise with the batch's statistics, :func:`lean_batch_norm`; restored on
+    exit (also after an exception). Yields `model`. Parameters keep their gradients: for double-backprop
     training (ART's L_attr: a loss of input gradients, differentiated w.r.t. the parameters), where
     PyTorch's own conv double backward forms the weight term through a convolution with the batch
     as channels (slow on CPUs) and this path uses the ordinary weight-gradient kernel. Graphs built
     inside keep the lean nodes after exit, so the backward may run outside. Nesting-safe.
     """
     convs = [m for m in model.modules() if _leanable(m) and "forward" not in m.__dict__]
+    norms = [m for m in model.modules() if _lean_bn(m) and "forward" not in m.__dict__]
     try:
         for m in convs:
             m.forward = _lean_forward(m)
+        for m in norms:
+            m.forward = _lean_bn_forward(m)
         yield model
     finally:
-        for m in convs:
+        for m in convs + norms:
             m.__dict__.pop("forward", None)
 
 
 @contextlib.contextmanager
 def input_second_order(model: nn.Module) -> Iterator[nn.Module]:
-    """Context: `model`'s parameters stop requiring gradients and its plain ``nn.Conv2d`` layers
-    use :func:`lean_conv2d`; both restored on exit (also after an exception). Yields `model`.
+    """Context: `model`'s parameters stop requiring gradients and its plain ``nn.Conv2d`` and
+    BatchNorm layers take the lean paths of :func:`lean_double_backward`; both restored on exit
+    (also after an exception). Yields `model`.
 
     For work that differentiates input gradients w.r.t. the input only (attribution attacks);
     gradients w.r.t. the parameters are not available inside. Nesting-safe.
