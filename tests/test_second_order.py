@@ -272,3 +272,57 @@ def test_smooth_activations_compute_the_lean_softplus():
     with smooth_activations(model, 2.0):
         assert "LeanSoftplus" in type(model(x).grad_fn).__name__
         assert "LeanSoftplus" in type(torch.relu(x).grad_fn).__name__
+
+
+# -- the phase form of a stem's transposed convolution ------------------------------------------
+
+@pytest.mark.parametrize("conf", [
+    dict(c=3, k=(7, 7), stride=(2, 2), padding=(3, 3), size=(17, 20)),     # ResNet's stem, odd sizes
+    dict(c=3, k=(7, 7), stride=(2, 2), padding=(3, 3), size=(16, 16)),
+    dict(c=2, k=(3, 5), stride=(2, 3), padding=(1, 0), size=(9, 14)),      # anisotropic
+    dict(c=1, k=(4, 4), stride=(2, 2), padding=(5, 2), size=(11, 11)),     # padding beyond the kernel
+    dict(c=3, k=(1, 1), stride=(2, 2), padding=(0, 0), size=(9, 10)),
+])
+def test_phase_transposed_convolution_equals_conv_transpose2d(conf):
+    """The input gradient of a strided conv on few channels goes by _PhaseConvTranspose: the same
+    values, and the same first derivatives w.r.t. grad_out and the weight (gradcheck: second ones too)."""
+    from wsol.models.second_order import _by_phases, _PhaseConvTranspose
+
+    torch.manual_seed(0)
+    x = torch.randn(2, conf["c"], *conf["size"], dtype=torch.float64)
+    w = torch.randn(5, conf["c"], *conf["k"], dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(x, w, None, conf["stride"], conf["padding"])
+    gy = torch.randn_like(y).requires_grad_(True)
+    assert _by_phases(w, conf["stride"], (1, 1), 1)
+    xr = x.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(torch.nn.functional.conv2d(xr, w, None, conf["stride"], conf["padding"]), xr, gy,
+                                 create_graph=True)
+    args = ((tuple(conf["stride"]), tuple(conf["padding"]), (1, 1), 1), tuple(conf["size"]))
+    got = _PhaseConvTranspose.apply(gy, w, *args)
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    r = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad((got * r).sum(), (gy, w)), torch.autograd.grad((ref * r).sum(), (gy, w))):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    small_gy, small_w = gy.detach()[:1, :2].clone().requires_grad_(True), w.detach()[:2].clone().requires_grad_(True)
+    torch.autograd.gradgradcheck(lambda g, v: _PhaseConvTranspose.apply(g, v, *args), (small_gy, small_w))
+
+
+def test_a_strided_rgb_stem_takes_the_phase_form_with_the_standard_derivatives():
+    """lean_double_backward on a ResNet-style stem: input gradients, their input gradients and the
+    double-backprop parameter gradients as PyTorch's own path."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.MaxPool2d(3, 2, 1), nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)).double().train()
+    x = torch.rand(3, 3, 19, 21, dtype=torch.float64)
+    v = torch.randn_like(x)
+    g_ref, h_ref = _input_grad_and_hvp(model, x, v)
+    ref = _double_backprop_param_grads(model, x)
+    with input_second_order(model):
+        g, h = _input_grad_and_hvp(model, x, v)
+    with lean_double_backward(model):
+        got = _double_backprop_param_grads(model, x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h, h_ref, rtol=1e-10, atol=1e-12)
+    for r, a in zip(ref, got):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)

@@ -72,9 +72,69 @@ class _LeanConv2d(torch.autograd.Function):
             kernel = weight.shape[2:]
             extra = [ctx.input_shape[2 + i] - ((grad_out.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
                                                + dilation[i] * (kernel[i] - 1) + 1) for i in range(2)]
-            gx = F.conv_transpose2d(grad_out, weight.to(grad_out.dtype), None, stride, padding, extra, groups,
-                                    dilation)
+            w = weight.to(grad_out.dtype)
+            if _by_phases(w, stride, dilation, groups):
+                gx = _PhaseConvTranspose.apply(grad_out, w, ctx.conf, tuple(ctx.input_shape[2:]))
+            else:
+                gx = F.conv_transpose2d(grad_out, w, None, stride, padding, extra, groups, dilation)
         return gx, None, None
+
+
+def _by_phases(weight: torch.Tensor, stride, dilation, groups: int) -> bool:
+    """Whether the input gradient goes by :class:`_PhaseConvTranspose`: a strided, undilated,
+    ungrouped convolution of an input with few channels (a stem: ResNet's 7x7/2 on RGB), where
+    oneDNN's transposed convolution runs at a third of a forward convolution's speed (CPU) and the
+    phase form, one ordinary convolution, at 2.5x the transposed one (ResNet stem, 32 images)."""
+    return groups == 1 and tuple(dilation) == (1, 1) and max(stride) > 1 and weight.shape[1] <= 4
+
+
+def _phase_taps(stride: int, padding: int, kernel: int) -> tuple[torch.Tensor, int, int]:
+    """One axis of a transposed convolution split into its `stride` output phases: output index
+    s*m + r gathers grad_out[m - d] * w[s*d + r + padding] over d. Returns (index (stride, T) into
+    the kernel axis, `kernel` where a tap is empty), the phase kernel length T and d's largest value."""
+    lo = min(-((r + padding) // stride) for r in range(stride))            # ceil((-r - p) / s)
+    hi = max((kernel - 1 - r - padding) // stride for r in range(stride))
+    taps = hi - lo + 1
+    u = torch.tensor([[stride * (hi - t) + r + padding for t in range(taps)] for r in range(stride)])
+    return torch.where((u >= 0) & (u < kernel), u, kernel), taps, hi
+
+
+class _PhaseConvTranspose(torch.autograd.Function):
+    """conv_transpose2d(grad_out, w) (the input gradient of conv2d(x, w) with stride s, x of spatial
+    size `size`) as one ordinary convolution with s*s*C output channels (each output phase's taps of
+    w) and an interleave of the phases; the same sums, in another order. Its backward is the
+    transposed convolution's own: d/dgrad_out = conv2d(g, w) and d/dw the conv weight gradient of
+    (g, grad_out), through differentiable ops (higher orders stay available)."""
+
+    @staticmethod
+    def forward(ctx, grad_out, weight, conf, size):
+        stride, padding, dilation, groups = conf
+        ctx.conf = conf
+        ctx.save_for_backward(grad_out, weight)
+        (i1, t1, h1), (i2, t2, h2) = (_phase_taps(stride[a], padding[a], weight.shape[2 + a]) for a in range(2))
+        c = weight.shape[1]
+        padded = F.pad(weight, (0, 1, 0, 1))                                     # index k: an empty tap
+        w = padded[:, :, i1.to(weight.device)[:, :, None, None], i2.to(weight.device)[None, None]]  # (O,C,s1,T1,s2,T2)
+        w = w.permute(1, 2, 4, 0, 3, 5).reshape(c * stride[0] * stride[1], weight.shape[0], t1, t2)
+        m1, m2 = -(-size[0] // stride[0]), -(-size[1] // stride[1])
+        h, wd = grad_out.shape[2:]
+        g = F.pad(grad_out, (h2, m2 - wd - h2 + t2 - 1, h1, m1 - h - h1 + t1 - 1))
+        out = F.conv2d(g, w)                                                      # (B, C*s1*s2, M1, M2)
+        b = grad_out.shape[0]
+        out = out.view(b, c, stride[0], stride[1], m1, m2).permute(0, 1, 4, 2, 5, 3)
+        return out.reshape(b, c, m1 * stride[0], m2 * stride[1])[:, :, :size[0], :size[1]].contiguous()
+
+    @staticmethod
+    def backward(ctx, g):
+        grad_out, weight = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conf
+        d_out = d_w = None
+        if ctx.needs_input_grad[0]:
+            d_out = F.conv2d(g, weight, None, stride, padding, dilation, groups)
+        if ctx.needs_input_grad[1]:
+            d_w = torch.ops.aten.convolution_backward(grad_out, g, weight, None, stride, padding, dilation, False,
+                                                      [0, 0], groups, [False, True, False])[1]
+        return d_out, d_w, None, None
 
 
 class _ConvWeightGrad(torch.autograd.Function):
@@ -114,7 +174,7 @@ class _LeanBatchNorm(torch.autograd.Function):
     def backward(ctx, gy):
         x, weight, mean, rstd = ctx.saved_tensors
         wants = ctx.needs_input_grad
-        gx, gw, gb = _LeanBatchNormBackward.apply(gy, x, weight, mean, rstd, ctx.eps, wants[1] or wants[2])
+        gx, gw, gb = _LeanBatchNormBackward.apply(gy, x, weight, mean, rstd, ctx.eps)
         return gx, gw if wants[1] else None, gb if wants[2] else None, None, None, None, None
 
 
@@ -136,9 +196,10 @@ class _LeanBatchNormBackward(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, gy, x, weight, mean, rstd, eps, param_grads):
+    def forward(ctx, gy, x, weight, mean, rstd, eps):
+        # the kernel forms sum(gy) and sum(gy * xh) for gx anyway: keep them for the double backward
         gx, gw, gb = torch.ops.aten.native_batch_norm_backward(gy, x, weight, None, None, mean, rstd, True, eps,
-                                                               [True, param_grads, param_grads])
+                                                               [True, True, True])
         ctx.eps = eps
         ctx.save_for_backward(gy, x, weight, mean, rstd, gw, gb)
         return gx, gw, gb
@@ -147,9 +208,6 @@ class _LeanBatchNormBackward(torch.autograd.Function):
     def backward(ctx, ggx, ggw, ggb):
         gy, x, weight, mean, rstd, gw, gb = ctx.saved_tensors
         _no_third_derivative("lean_batch_norm", ggx, ggw, ggb, gy, x, weight)
-        if gb is None or gw is None:  # sum(gy), sum(gy * xh)
-            _, gw, gb = torch.ops.aten.native_batch_norm_backward(gy, x, weight, None, None, mean, rstd, True,
-                                                                  ctx.eps, [False, True, True])
         c = x.shape[1]
         n = x.numel() // c
         col = (lambda t: t.reshape([1, c] + [1] * (x.dim() - 2)))
@@ -181,7 +239,7 @@ class _LeanBatchNormBackward(torch.autograd.Function):
         d_x.addcmul_(gy, col(coef_gy))
         if ggx is not None:
             d_x.addcmul_(ggx, col(coef_a))
-        return d_gy, d_x, d_w if weight is not None else None, None, None, None, None
+        return d_gy, d_x, d_w if weight is not None else None, None, None, None
 
 
 def lean_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
