@@ -1,5 +1,7 @@
 """wsol.models.second_order: the lean conv double backward equals PyTorch's own."""
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -326,3 +328,22 @@ def test_a_strided_rgb_stem_takes_the_phase_form_with_the_standard_derivatives()
     torch.testing.assert_close(h, h_ref, rtol=1e-10, atol=1e-12)
     for r, a in zip(ref, got):
         torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(3, 2, 1), nn.MaxPool2d(2), nn.MaxPool2d(3, 2, 0, ceil_mode=True)])
+def test_max_pooling_in_channels_last_gives_the_same_values_indices_and_derivatives(pool):
+    """Inside the lean contexts a CPU max pool runs in channels-last layout: bit-identical outputs and
+    first and second derivatives, also with many tied maxima (ReLU zeros, rounded values)."""
+    torch.manual_seed(0)
+    x = (torch.relu(torch.randn(4, 8, 13, 15, dtype=torch.float64) - 0.5) * 2).round()
+    r = torch.randn_like(x)
+    results = []
+    for lean in (False, True):
+        u = x.clone().requires_grad_(True)
+        with lean_double_backward(pool) if lean else contextlib.nullcontext():
+            y = pool(u)
+        assert ("ChannelsLast" in type(y.grad_fn).__name__) == lean
+        (g,) = torch.autograd.grad(torch.nn.functional.softplus(y).sum(), u, create_graph=True)
+        results.append((y, g, torch.autograd.grad(((g * r) ** 2).sum(), u)[0]))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

@@ -211,10 +211,11 @@ def art_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, steps: i
     no parameter .grad is written. `phase`: optional name -> context manager entered around the
     mask pass and each step (cost accounting, `TrainingMethod.phase`).
 
-    The steps need input gradients only, so they run inside `wsol.models.input_second_order`
-    (parameters frozen, the convolutions' lean double backward): the same values as PyTorch's
-    own double backward without its weight-term convolutions (a quarter of a step's FLOPs;
-    tests/test_art.py checks x~ against the plain computation in float64).
+    The mask pass and the steps need input gradients only, so they run inside
+    `wsol.models.input_second_order` (parameters frozen; the convolutions', BatchNorm's, Softplus's
+    and max pooling's lean paths): the same values as PyTorch's own double backward without its
+    weight-term convolutions (a quarter of a step's FLOPs) or its element-wise BN and Softplus
+    double-backward work; tests/test_art.py checks x~ against the plain computation in float64.
     """
     phase = phase or (lambda name: contextlib.nullcontext())
     s = _settings(cfg, x)
@@ -227,7 +228,7 @@ def art_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, steps: i
         return x_adv
     idx = None
     if relu_mask:
-        with phase("top-k mask (ReLU pass)"):
+        with phase("top-k mask (ReLU pass)"), input_second_order(model):
             idx = _topk_mask(model, x_adv, y, s)
     with input_second_order(model), smooth_activations(model, s.beta):
         for i in range(s.steps):

@@ -1,4 +1,4 @@
-"""Second-order passes with a lean conv double backward.
+"""Second-order passes with a lean double backward (convolutions, BatchNorm, Softplus, max pooling).
 
     with input_second_order(model), smooth_activations(model, beta):
         g = grad(logit, x, create_graph=True)      # input gradient, differentiable
@@ -21,18 +21,24 @@ Inside :func:`input_second_order` the parameters do not require gradients for th
 no weight gradient is formed at all and the layer inputs are not kept for one;
 :func:`lean_double_backward` keeps them (ART's L_attr pass).
 
-Batch-statistics BatchNorm (train mode) gets the same treatment through :func:`lean_batch_norm`:
-its first backward is ATen's fused kernel, and the derivative of that backward (PyTorch's
+A strided convolution of an input with few channels (ResNet's 7x7/2 stem on RGB) takes its input
+gradient as one ordinary convolution over the output phases (:class:`_PhaseConvTranspose`): 2.5x
+oneDNN's transposed convolution here, which runs such layers at a third of a forward's speed.
+
+Batch-statistics BatchNorm (train mode) goes through :func:`lean_batch_norm`: its first backward
+is ATen's fused kernel, and the derivative of that backward (PyTorch's
 ``batchnorm_double_backward``, some twenty full-size element-wise passes a layer, a fifth of an
-L_attr backward on ResNets) is written out by hand in closed form: the fused backward kernel
-applied to the incoming gradient, one product-sum and one three-term axpy per layer. The Softplus stand-ins of
-``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double backward in three passes
-instead of nine) wherever they run.
+L_attr backward on ResNets) is written out in closed form: the fused backward kernel applied to
+the incoming gradient, one product-sum and one three-term axpy per layer. The Softplus stand-ins
+of ``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double backward in three
+passes instead of nine) wherever they run. CPU max pooling runs in channels-last layout (3-5x
+ATen's NCHW kernel here) with the NCHW backward, the same indices and values.
 
 Under autocast (the attack's bf16 mode) the forward convolution runs in the autocast dtype and
 the backward in that of the incoming gradient; gradients return in the input's dtype.
-Values are those of the standard path up to float rounding (bit-identical on oneDNN here);
-``tests/test_second_order.py`` checks first and second derivatives against it.
+Values are those of the standard path up to float rounding (the transposed convolution is
+bit-identical on oneDNN here; the phase form, BN and Softplus round differently; max pooling is
+bit-identical); ``tests/test_second_order.py`` checks first and second derivatives against it.
 """
 
 from __future__ import annotations
@@ -342,6 +348,51 @@ def _leanable(m: nn.Module) -> bool:
     return type(m) is nn.Conv2d and m.padding_mode == "zeros" and not isinstance(m.padding, str)
 
 
+def _lean_pool(m: nn.Module) -> bool:
+    """Plain MaxPool2d without returned indices."""
+    return type(m) is nn.MaxPool2d and not m.return_indices
+
+
+def _lean_pool_forward(m: nn.MaxPool2d):
+    """On the CPU, max pooling of an NCHW batch in channels-last layout and back: ATen's NCHW kernel
+    runs at a third to a fifth of the channels-last one here (ResNet's stem pool, VGG's pools, the
+    conversions included). The same values, and the same argmax indices (both kernels keep the
+    first maximum of a window in the same scan order; ties checked in tests), hence the same
+    gradients of every order."""
+    original = type(m).forward.__get__(m)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous():
+            return original(x)
+        return _ChannelsLastMaxPool.apply(x, (m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode))
+    return forward
+
+
+class _ChannelsLastMaxPool(torch.autograd.Function):
+    """max_pool2d of an NCHW batch computed in channels-last layout (values and indices returned in
+    NCHW); the backward is ATen's NCHW max-pool backward with those indices (differentiable: its
+    derivative w.r.t. the incoming gradient gathers by the indices), faster here than the
+    channels-last backward."""
+
+    @staticmethod
+    def forward(ctx, x, conf):
+        kernel, stride, padding, dilation, ceil_mode = conf
+        pair = (lambda v: [v, v] if isinstance(v, int) else list(v))
+        stride = kernel if stride is None or stride == [] else stride
+        ctx.conf = (pair(kernel), pair(stride), pair(padding), pair(dilation), ceil_mode)
+        y, idx = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), kernel, stride, padding, dilation,
+                              ceil_mode=ceil_mode, return_indices=True)
+        idx = idx.contiguous()
+        ctx.save_for_backward(x, idx)
+        ctx.mark_non_differentiable(idx)
+        return y.contiguous()
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, idx = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(gy, x, *ctx.conf, idx), None
+
+
 def _lean_bn(m: nn.Module) -> bool:
     """Plain BatchNorm1d/2d/3d (subclasses, e.g. SyncBatchNorm, keep their forward)."""
     return type(m) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -376,9 +427,10 @@ def _lean_bn_forward(m: nn.modules.batchnorm._BatchNorm):
 
 @contextlib.contextmanager
 def lean_double_backward(model: nn.Module) -> Iterator[nn.Module]:
-    """Context: `model`'s plain ``nn.Conv2d`` layers use :func:`lean_conv2d` and its plain BatchNorm
-    layers, where they normalise with the batch's statistics, :func:`lean_batch_norm`; restored on
-    exit (also after an exception). Yields `model`. Parameters keep their gradients: for double-backprop
+    """Context: `model`'s plain ``nn.Conv2d`` layers use :func:`lean_conv2d`, its plain BatchNorm
+    layers, where they normalise with the batch's statistics, :func:`lean_batch_norm`, and its plain
+    ``nn.MaxPool2d`` layers on the CPU the channels-last kernel; restored on exit (also after an
+    exception). Yields `model`. Parameters keep their gradients: for double-backprop
     training (ART's L_attr: a loss of input gradients, differentiated w.r.t. the parameters), where
     PyTorch's own conv double backward forms the weight term through a convolution with the batch
     as channels (slow on CPUs) and this path uses the ordinary weight-gradient kernel. Graphs built
@@ -386,21 +438,24 @@ def lean_double_backward(model: nn.Module) -> Iterator[nn.Module]:
     """
     convs = [m for m in model.modules() if _leanable(m) and "forward" not in m.__dict__]
     norms = [m for m in model.modules() if _lean_bn(m) and "forward" not in m.__dict__]
+    pools = [m for m in model.modules() if _lean_pool(m) and "forward" not in m.__dict__]
     try:
         for m in convs:
             m.forward = _lean_forward(m)
         for m in norms:
             m.forward = _lean_bn_forward(m)
+        for m in pools:
+            m.forward = _lean_pool_forward(m)
         yield model
     finally:
-        for m in convs + norms:
+        for m in convs + norms + pools:
             m.__dict__.pop("forward", None)
 
 
 @contextlib.contextmanager
 def input_second_order(model: nn.Module) -> Iterator[nn.Module]:
-    """Context: `model`'s parameters stop requiring gradients and its plain ``nn.Conv2d`` and
-    BatchNorm layers take the lean paths of :func:`lean_double_backward`; both restored on exit
+    """Context: `model`'s parameters stop requiring gradients and its plain convolution, BatchNorm
+    and max-pool layers take the lean paths of :func:`lean_double_backward`; both restored on exit
     (also after an exception). Yields `model`.
 
     For work that differentiates input gradients w.r.t. the input only (attribution attacks);
