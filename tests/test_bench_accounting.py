@@ -59,7 +59,9 @@ def test_phases_add_up_to_the_plain_step(name):
 
 def test_lean_attack_steps_cost_fewer_flops_than_the_plain_double_backward():
     """The counts the benchmark prints: an attack step is 6 forward passes with the lean path
-    (forward, g^y, g^i*, and three in the double backward), more with PyTorch's own."""
+    (forward, g^y, g^i*, and three in the double backward), more with PyTorch's own. The stem's
+    input gradients by phases (three a step) also multiply their empty taps: 12 x 4 x 4 against
+    3 x 7 x 7 taps an output position for ResNet's 7x7/2 stem, a few hundredths of a pass."""
     method, model, x, y = _setup("art")
     with torch.no_grad():
         forward = count_flops(lambda: model(x))
@@ -71,5 +73,5 @@ def test_lean_attack_steps_cost_fewer_flops_than_the_plain_double_backward():
             rec.counter = counter
             bts.phased_step(method, model, opt, x, y, torch.device("cpu"), "none", rec)
         steps[label] = rec.flops["attack step 1"] / forward
-    assert steps["lean"] == pytest.approx(6.0, abs=0.05)
+    assert 6.0 <= steps["lean"] <= 6.1
     assert steps["plain"] > steps["lean"] + 1
