@@ -21,16 +21,16 @@ Inside :func:`input_second_order` the parameters do not require gradients for th
 no weight gradient is formed at all and the layer inputs are not kept for one;
 :func:`lean_double_backward` keeps them (ART's L_attr pass).
 
-A strided convolution of an input with few channels (ResNet's 7x7/2 stem on RGB) takes its input
-gradient as one ordinary convolution over the output phases (:class:`_PhaseConvTranspose`): 2.5x
-oneDNN's transposed convolution here, which runs such layers at a third of a forward's speed.
+On the CPU a strided convolution of an input with few channels (ResNet's 7x7/2 stem on RGB) takes
+its input gradient as one ordinary convolution over the output phases (:class:`_PhaseConvTranspose`):
+2.5x oneDNN's transposed convolution here, which runs such layers at a third of a forward's speed.
 
 Batch-statistics BatchNorm (train mode) goes through :func:`lean_batch_norm`: its first backward
 is ATen's fused kernel, and the derivative of that backward (PyTorch's
 ``batchnorm_double_backward``, some twenty full-size element-wise passes a layer, a fifth of an
 L_attr backward on ResNets) is written out in closed form: the fused backward kernel applied to
 the incoming gradient, one product-sum and one three-term axpy per layer. The Softplus stand-ins
-of ``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double backward in three
+of ``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double backward in four
 passes instead of nine) wherever they run. CPU max pooling runs in channels-last layout (3-5x
 ATen's NCHW kernel here) with the NCHW backward, the same indices and values.
 
@@ -79,7 +79,7 @@ class _LeanConv2d(torch.autograd.Function):
             extra = [ctx.input_shape[2 + i] - ((grad_out.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
                                                + dilation[i] * (kernel[i] - 1) + 1) for i in range(2)]
             w = weight.to(grad_out.dtype)
-            if _by_phases(w, stride, dilation, groups):
+            if grad_out.device.type == "cpu" and _by_phases(w, stride, dilation, groups):
                 gx = _PhaseConvTranspose.apply(grad_out, w, ctx.conf, tuple(ctx.input_shape[2:]))
             else:
                 gx = F.conv_transpose2d(grad_out, w, None, stride, padding, extra, groups, dilation)
@@ -87,10 +87,11 @@ class _LeanConv2d(torch.autograd.Function):
 
 
 def _by_phases(weight: torch.Tensor, stride, dilation, groups: int) -> bool:
-    """Whether the input gradient goes by :class:`_PhaseConvTranspose`: a strided, undilated,
-    ungrouped convolution of an input with few channels (a stem: ResNet's 7x7/2 on RGB), where
-    oneDNN's transposed convolution runs at a third of a forward convolution's speed (CPU) and the
-    phase form, one ordinary convolution, at 2.5x the transposed one (ResNet stem, 32 images)."""
+    """Whether the input gradient goes by :class:`_PhaseConvTranspose` (on the CPU; not measured on
+    GPUs): a strided, undilated, ungrouped convolution of an input with few channels (a stem:
+    ResNet's 7x7/2 on RGB), where oneDNN's transposed convolution runs at a third of a forward
+    convolution's speed and the phase form, one ordinary convolution, at 2.5x the transposed one
+    (ResNet stem, 32 images)."""
     return groups == 1 and tuple(dilation) == (1, 1) and max(stride) > 1 and weight.shape[1] <= 4
 
 
@@ -197,8 +198,8 @@ class _LeanBatchNormBackward(torch.autograd.Function):
                  v = dL/dxh = -w * rstd * (gy * sum(a * xh) / n + m2 * a) + gy * dL/dgw,
                  q = dL/dw / rstd,
     where mean(v) and mean(v * xh) follow from the channel sums already formed, so dL/dx is one
-    three-term axpy in gy, a and x. Not differentiable again (no caller needs third derivatives): a double backward with
-    create_graph=True raises.
+    three-term axpy in gy, a and x. Not differentiable again (no caller needs third derivatives):
+    a double backward with create_graph=True raises.
     """
 
     @staticmethod
@@ -276,6 +277,15 @@ def _saturates(dtype: torch.dtype, threshold: float) -> bool:
     return bool(torch.sigmoid(torch.tensor(threshold, dtype=dtype)) == 1)
 
 
+def _slope(x: torch.Tensor, beta: float, threshold: float) -> torch.Tensor:
+    """Softplus's derivative sigmoid(beta x), exactly 1 where beta x > threshold (linear there)."""
+    bx = x * beta if beta != 1 else x
+    s = torch.sigmoid(bx)
+    if not _saturates(s.dtype, threshold):
+        s.masked_fill_(bx > threshold, 1.0)
+    return s
+
+
 class _LeanSoftplus(torch.autograd.Function):
     """F.softplus(x, beta, threshold) whose backward is :class:`_LeanSoftplusBackward`."""
 
@@ -292,26 +302,24 @@ class _LeanSoftplus(torch.autograd.Function):
 
 
 class _LeanSoftplusBackward(torch.autograd.Function):
-    """(gy, x) -> gy * s, s = sigmoid(beta x) (1 where beta x > threshold: softplus is linear there),
-    keeping s for its own backward: d/dgy = a * s, d/dx = beta * a * gy * s * (1 - s) (a the incoming
-    gradient; zero above the threshold, as PyTorch's). PyTorch's softplus double backward recomputes
-    the sigmoid and its mask from x in some nine full-size passes; this takes three. Not
+    """(gy, x) -> gy * s, s = sigmoid(beta x) (1 where beta x > threshold: softplus is linear there);
+    its own backward: d/dgy = a * s, d/dx = beta * a * gy * s * (1 - s) (a the incoming gradient;
+    zero above the threshold, as PyTorch's). PyTorch's softplus double backward takes some nine
+    full-size passes; this takes four, recomputing s from x rather than keeping it (keeping it
+    cost 17% more memory per image in a faithful ART step for 0.3% of its time). Not
     differentiable again: a double backward with create_graph=True raises."""
 
     @staticmethod
     def forward(ctx, gy, x, beta, threshold):
-        bx = x * beta if beta != 1 else x
-        s = torch.sigmoid(bx)
-        if not _saturates(s.dtype, threshold):
-            s.masked_fill_(bx > threshold, 1.0)
-        ctx.beta = beta
-        ctx.save_for_backward(gy, s)
-        return gy * s
+        ctx.beta, ctx.threshold = beta, threshold
+        ctx.save_for_backward(gy, x)
+        return gy * _slope(x, beta, threshold)
 
     @staticmethod
     def backward(ctx, ggx):
-        gy, s = ctx.saved_tensors
-        _no_third_derivative("lean_softplus", ggx, gy, s)
+        gy, x = ctx.saved_tensors
+        _no_third_derivative("lean_softplus", ggx, gy, x)
+        s = _slope(x, ctx.beta, ctx.threshold)
         d_x = torch.ops.aten.sigmoid_backward(ggx * gy, s)
         if ctx.beta != 1:
             d_x.mul_(ctx.beta)
