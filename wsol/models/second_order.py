@@ -239,7 +239,8 @@ class _LeanBatchNormBackward(torch.autograd.Function):
             const = const - rstd * ggw * m1
             xh_coef = xh_coef - rstd * ggw * m2
             lin = col(-ggw * rstd * mean + (ggb if ggb is not None else zero))
-            d_gy = torch.addcmul(lin, x, col(ggw * rstd)) if d_gy is None else d_gy.addcmul_(x, col(ggw * rstd)).add_(lin)
+            scale = col(ggw * rstd)
+            d_gy = torch.addcmul(lin, x, scale) if d_gy is None else d_gy.addcmul_(x, scale).add_(lin)
         elif ggb is not None:
             d_gy = col(ggb).expand_as(x).clone() if d_gy is None else d_gy.add_(col(ggb))
         d_x = torch.addcmul(col(const - xh_coef * rstd * mean), x, col(xh_coef * rstd))
