@@ -1,6 +1,6 @@
 """WSOL classifiers: VGG16-GAP, ResNets with stride-1 layer4, timm GAP models, ADL,
 small-image robustness nets (Wide ResNet, Chen et al.'s ResNet) the ReLU -> Softplus switch and the
-input-only second-order context (lean conv double backward).
+input-only second-order context (lean double backward: convolutions, BatchNorm, Softplus, max pooling).
 
     model = build_model("resnet50", num_classes=200, pretrained=True, adl=False)
     logits, feats = model.forward_with_features(x)        # x (B,3,H,W) in [0,1]
@@ -14,7 +14,7 @@ from .base import IMAGENET_MEAN, IMAGENET_STD, WSOLModel, model_device, running_
 from .pretrained import LoadReport, PretrainedWeightsMissing, load_pretrained
 from .registry import (build_model, list_architecture_types, list_models, register_architecture_type,
                        register_model)
-from .second_order import input_second_order, lean_conv2d, lean_double_backward
+from .second_order import input_second_order, lean_batch_norm, lean_conv2d, lean_double_backward, lean_softplus
 
 __all__ = [
     "ADL",
@@ -27,7 +27,9 @@ __all__ = [
     "WSOLModel",
     "build_model",
     "input_second_order",
+    "lean_batch_norm",
     "lean_double_backward",
+    "lean_softplus",
     "lean_conv2d",
     "list_architecture_types",
     "list_models",
