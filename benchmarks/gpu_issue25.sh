@@ -9,10 +9,8 @@
 #
 #     bash benchmarks/gpu_issue25.sh "$OUT/RESULTS.md"
 #
-# The lent machines' image holds torch, torchvision, timm, opencv, scikit-image, safetensors, tqdm and yaml but
-# (as read 2026-11-17) not albumentations and its needs (albucore, simsimd, stringzilla, pydantic,
-# pydantic-core, annotated-types, typing-inspection), which `wsol` imports: carry them as wheels first (the
-# device tool's README: pip download --only-binary into an ignored .whl folder, pip install --target there).
+# Needs torch, torchvision, opencv, pillow, pyyaml, safetensors and tqdm, all in the lent machines' image (as
+# read 2026-11-17); albumentations is imported only where a data pipeline is built, which this never does.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${1:-benchmarks/RESULTS.md}

@@ -16,10 +16,14 @@ antialiased bilinear, which the reference code uses); upscaling bilinear.
 
 from __future__ import annotations
 
-import albumentations as A
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 __all__ = [
     "KINDS",
@@ -100,6 +104,8 @@ class SampleTransform:
         self.pipeline = self._build(hflip_p)
 
     def _build(self, hflip_p: float) -> A.Compose:
+        # imported on first use: it takes ~1.5 s, and what builds no pipeline (models, metrics, benchmarks) skips it
+        import albumentations as A
         s, r = self.image_size, self.resize_size
         resize = dict(interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
                       area_for_downscale="image")

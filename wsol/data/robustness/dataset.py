@@ -3,7 +3,6 @@ augmentation (the CIFAR recipe, plus ART's extras) and the collate function."""
 
 from __future__ import annotations
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
@@ -34,6 +33,8 @@ class _TrainAugment:
 
     def __init__(self, height: int, width: int, pad: int = 4, hflip_p: float = 0.5,
                  color_jitter: float = 0.0, rotation: float = 0.0) -> None:
+        import albumentations as A   # on first use (its import takes ~1.5 s)
+
         steps = [A.Pad(padding=pad, border_mode=cv2.BORDER_REFLECT_101),  # torchvision's "reflect"
                  A.RandomCrop(height, width),
                  A.HorizontalFlip(p=hflip_p)]
