@@ -308,13 +308,13 @@ def _faithful_step(model, x, y, cfg, plain: bool, monkeypatch, seed=7):
 
 
 @pytest.mark.parametrize("arch", ["resnet_tiny", "vgg_gap_tiny"])
-@pytest.mark.parametrize("grad_wrt", ["raw", "normalized"])
-def test_lean_attack_equals_plain_double_backward_in_float64(arch, grad_wrt, monkeypatch):
+@pytest.mark.parametrize("grad_wrt,bn_mode", [("raw", "train"), ("normalized", "train"), ("raw", "eval")])
+def test_lean_attack_equals_plain_double_backward_in_float64(arch, grad_wrt, bn_mode, monkeypatch):
     """The attack steps run in `input_second_order`, L_attr in `lean_double_backward`: x~ (hence every
     attack sign), CE, L_attr, the parameter gradients and the BN running statistics equal those of the
     plain autograd computation."""
     x, y = batch(n=4, size=24)
-    cfg = ARTConfig(topk_fraction=0.3, attack_grad_wrt=grad_wrt)   # faithful, T=3, train-mode attack
+    cfg = ARTConfig(topk_fraction=0.3, attack_grad_wrt=grad_wrt, attack_bn_mode=bn_mode)   # faithful, T=3
     results = []
     for plain in (False, True):
         model = tiny_model(arch=arch).train()

@@ -240,7 +240,9 @@ def test_lean_batch_norm_modules_keep_the_running_statistics_of_nn_batchnorm(mom
         torch.testing.assert_close(dict(lean.named_buffers())[name], buf, rtol=1e-12, atol=1e-12)
     lean.eval()
     with lean_double_backward(lean):
-        assert "Lean" not in type(lean(x.requires_grad_(True)).grad_fn).__name__
+        y = lean(x.requires_grad_(True))
+        assert type(y.grad_fn).__name__ == "AddcmulBackward0"          # eval mode: the affine map
+    torch.testing.assert_close(y, plain.eval()(x), rtol=1e-12, atol=1e-12)
     lean.train().float()
     with lean_double_backward(lean), torch.autocast("cpu", dtype=torch.bfloat16):
         assert "Lean" not in type(lean(x.float()).grad_fn).__name__
@@ -347,3 +349,28 @@ def test_max_pooling_in_channels_last_gives_the_same_values_indices_and_derivati
         results.append((y, g, torch.autograd.grad(((g * r) ** 2).sum(), u)[0]))
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_eval_mode_batch_norm_is_the_affine_map_with_the_standard_derivatives(affine):
+    """Eval mode inside the lean contexts: x * scale + shift; values, input gradients, their input
+    gradients and the double-backprop weight and bias gradients as F.batch_norm's."""
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(5, affine=affine).double().eval()
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.5, 2.0)
+    if affine:
+        bn.weight.data.normal_()
+        bn.bias.data.normal_()
+    x = torch.randn(4, 5, 6, 7, dtype=torch.float64)
+    r = torch.randn_like(x)
+    results = []
+    for lean in (False, True):
+        u = x.clone().requires_grad_(True)
+        with lean_double_backward(bn) if lean else contextlib.nullcontext():
+            y = bn(u)
+        (g,) = torch.autograd.grad((torch.sin(y) * r).sum(), u, create_graph=True)
+        results.append([y, g, *torch.autograd.grad((g * g).sum(), [u, *bn.parameters()])])
+    assert results[1][2].abs().max() > 0
+    for a, b in zip(*results):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
