@@ -29,7 +29,8 @@ Batch-statistics BatchNorm (train mode) goes through :func:`lean_batch_norm`: it
 is ATen's fused kernel, and the derivative of that backward (PyTorch's
 ``batchnorm_double_backward``, some twenty full-size element-wise passes a layer, a fifth of an
 L_attr backward on ResNets) is written out in closed form: the fused backward kernel applied to
-the incoming gradient, one product-sum and one three-term axpy per layer. The Softplus stand-ins
+the incoming gradient, one product-sum and one three-term axpy per layer; eval-mode BatchNorm is
+the affine map it is (one product back, one product in the double backward). The Softplus stand-ins
 of ``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double backward in four
 passes instead of nine) wherever they run. CPU max pooling runs in channels-last layout (3-5x
 ATen's NCHW kernel here) with the NCHW backward, the same indices and values.
