@@ -374,3 +374,19 @@ def test_eval_mode_batch_norm_is_the_affine_map_with_the_standard_derivatives(af
     assert results[1][2].abs().max() > 0
     for a, b in zip(*results):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_lean_batch_norm_and_softplus_on_channels_last_inputs():
+    """A channels-last batch (a model run with --channels-last): the same first and second derivatives."""
+    torch.manual_seed(0)
+    x0 = torch.randn(4, 5, 6, 7, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    w0, b0, r = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64), torch.randn_like(x0)
+    results = []
+    for lean in (False, True):
+        x, w, b = x0.clone().requires_grad_(True), w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+        y = lean_batch_norm(x, w, b, None, None) if lean else torch.nn.functional.batch_norm(x, None, None, w, b, True)
+        softplus = lean_softplus if lean else torch.nn.functional.softplus
+        gx, gw = torch.autograd.grad((softplus(y, 2.0) * r).sum(), (x, w), create_graph=True)
+        results.append([y, gx, gw, *torch.autograd.grad((gx ** 2).sum() + gw.sum(), (x, w, b))])
+    for a, b_ in zip(*results):
+        torch.testing.assert_close(b_, a, rtol=1e-10, atol=1e-12)
