@@ -247,3 +247,38 @@ def test_softplus_beta_swaps_only_inside_the_step():
     assert math.isfinite(out.loss.item())
     assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == 2
     assert F.relu(torch.tensor([-1.0])).item() == 0.0
+
+
+@pytest.mark.parametrize("name,arch", [("ig_norm", "resnet_tiny"), ("ig_sum_norm", "vgg_gap_tiny")])
+def test_ig_methods_lean_double_backward_equals_the_plain_one_in_float64(name, arch, monkeypatch):
+    """The attack runs in `input_second_order`, the training IG term in `lean_double_backward`: x'
+    (every sign step), CE, |IG|_1 and the parameter gradients as PyTorch's own double backward
+    computes them (Softplus surrogate, train-mode BatchNorm)."""
+    import contextlib
+
+    import wsol.methods.ig_norm as ig_module
+    import wsol.models.activations as activations
+
+    x, y = _batch(2, 16, dtype=torch.float64)
+    cfg = IGNormConfig(path_steps=2, approx=1, attack_steps=2, softplus_beta=5.0)
+    results = []
+    for plain in (False, True):
+        torch.manual_seed(0)
+        model = build_model(arch, 3).double().train()
+        seen = []
+        with monkeypatch.context() as mp:
+            if plain:
+                mp.setattr(ig_module, "input_second_order", lambda m: contextlib.nullcontext(m))
+                mp.setattr(ig_module, "lean_double_backward", lambda m: contextlib.nullcontext(m))
+                mp.setattr(activations, "_softplus", F.softplus)
+            real = ig_module.ig_attack
+            mp.setattr(ig_module, "ig_attack", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+            torch.manual_seed(5)
+            out = build_method(name, SimpleNamespace(**{name: cfg})).step(model, x, y)
+            out.loss.backward()
+        results.append((seen[0], out.stats, [p.grad.clone() for p in model.parameters()]))
+    (xa, stats, grads), (xb, stats_b, grads_b) = results
+    assert not torch.equal(xa, x) and torch.equal(xa, xb)
+    assert stats == pytest.approx(stats_b, rel=1e-12)
+    for g, h in zip(grads, grads_b):
+        torch.testing.assert_close(g, h, rtol=1e-10, atol=1e-14)

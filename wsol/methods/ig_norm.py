@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wsol.attacks.pgd import pgd_maximize
-from wsol.models import smooth_activations
+from wsol.models import input_second_order, lean_double_backward, smooth_activations
 
 from wsol.space import LogUniform
 from .base import StepOutput, TrainingMethod, eval_mode, register_method
@@ -184,6 +184,9 @@ def ig_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: IGNormCon
 
     The IG passes run under Softplus(cfg.softplus_beta) when it is set; the CE term uses the
     model as is. The model's mode is switched to eval for cfg.attack_mode == "eval" and restored.
+    The attack needs input gradients only, so it runs inside `wsol.models.input_second_order`
+    (parameters frozen, the lean double backward): the same x' as PyTorch's own double backward
+    (tests/test_methods_baselines.py, float64).
     """
     def objective(x_adv: torch.Tensor) -> torch.Tensor:
         with _activations(model, cfg.softplus_beta):
@@ -193,7 +196,7 @@ def ig_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: IGNormCon
             value = F.cross_entropy(model(x_adv), y, reduction="sum") + cfg.lam * value
         return value
 
-    with eval_mode(model, cfg.attack_mode == "eval"):
+    with eval_mode(model, cfg.attack_mode == "eval"), input_second_order(model):
         return pgd_maximize(objective, x, cfg.epsilon, cfg.attack_steps, cfg.attack_step_size,
                             "linf", cfg.random_start)
 
@@ -222,7 +225,7 @@ class IGNormMethod(TrainingMethod):
         x_adv = ig_attack(model, x, y, c, with_ce=self.adversarial_ce)
         logits = model(x_adv if self.adversarial_ce else x)
         ce = F.cross_entropy(logits, y)
-        with _activations(model, c.softplus_beta):
+        with lean_double_backward(model), _activations(model, c.softplus_beta):
             ig = loss_ig(model, x, x_adv, y, c.path_steps, 1, True, c.path_batch)
         norm = ig_l1(ig).mean()
         loss = ce + c.lam * norm
