@@ -11,9 +11,9 @@ start, softplus beta 50, selection on the masked Kendall tau, metric IG on the C
 `--iters` attack iterations instead of 50 (each costs the same, so images/s scale with 1/iters).
 The model is randomly initialised and in eval mode; the labels are its own predictions, so
 every image is attacked. The same images go through `attribution_attack`:
-  - one at a time with PyTorch's own conv double backward ("reference computation": what the
-    released ART / Chen et al. code runs, each image's IG path in one pass; `--no-reference`
-    skips it),
+  - one at a time with PyTorch's own double backward (`wsol.models.second_order.plain_double_backward`;
+    "reference computation": what the released ART / Chen et al. code runs, each image's IG path
+    in one pass; `--no-reference` skips it),
   - one at a time with this toolkit's lean double backward (`wsol.models.input_second_order`),
   - in batches of `--batch`, once per `--max-rows` bound (images x path points per pass:
     "auto" = `resolve_max_rows`, resolved once before timing; "all" = the whole batch in one
@@ -35,7 +35,6 @@ With --record both tables are appended to benchmarks/RESULTS.md with the machine
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import platform
 import sys
@@ -43,11 +42,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from wsol.attacks import attribution as attribution_module
 from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows
-from wsol.models import activations, build_model
+from wsol.models import build_model
+from wsol.models.second_order import plain_double_backward
 
 try:
     from _flops import count_flops
@@ -158,7 +156,7 @@ def main(argv=None) -> None:
         flops[precision] = count_flops(lambda: run(model, x[:1], y[:1], preset, 1, None, device, precision))
         suffix = "" if precision == "fp32" else f", {precision}"
         if precision == "fp32" and not args.no_reference:
-            with standard_double_backward():
+            with plain_double_backward():
                 flops["reference"] = count_flops(lambda: run(model, x[:1], y[:1], preset, 1, None, device))
                 seconds, adv = run(model, x, y, preset, 1, None, device)
             modes.append(("one at a time, reference computation", 1, "one image's path", seconds, adv))
@@ -210,20 +208,6 @@ def roofline_rows(passes: list[tuple[str, int, int, float]]) -> list[str]:
 
 def _precision(mode: str) -> str:
     return "bf16" if mode.endswith(", bf16") else "fp32"
-
-
-@contextlib.contextmanager
-def standard_double_backward():
-    """The attack with PyTorch's own conv double backward (parameters keep requires_grad), as the
-    released reference code computes it: `input_second_order` becomes a no-op and the Softplus
-    stand-ins compute F.softplus (not `lean_softplus`) for the duration."""
-    real = attribution_module.input_second_order, activations._softplus
-    attribution_module.input_second_order = lambda model: contextlib.nullcontext(model)
-    activations._softplus = F.softplus
-    try:
-        yield
-    finally:
-        attribution_module.input_second_order, activations._softplus = real
 
 
 def record(table: list[str], args, device: torch.device) -> None:

@@ -23,9 +23,8 @@ matmuls, counted from the ATen ops dispatched in one more step) and those FLOPs 
 forward pass of the batch, so the cost is explained against the passes the algorithm needs.
 Backpropagating the terms apart does the same work as the one backward of the plain step.
 `art_plain` is faithful ART as this toolkit computed it before issue 25 (the attack steps and the
-L_attr pass through PyTorch's own double backward instead of `wsol.models.input_second_order`
-and `lean_double_backward`, F.softplus for the Softplus stand-ins), and `ig_norm_plain` IG-NORM
-likewise, for side-by-side speed-ups in one run. Every registered method
+L_attr pass through PyTorch's own double backward: `wsol.models.second_order.plain_double_backward`),
+and `ig_norm_plain` IG-NORM likewise, for side-by-side speed-ups in one run. Every registered method
 (`wsol.methods.list_methods()`) has a row under its own name, at its default settings (the
 paper's CUB settings: PGD 7 steps; HaS, ACoL, SPG, CutMix: wsolevaluation's defaults) plus the
 per-method overrides in `OVERRIDES` (ART: top-k 29.9% of pixels; eps 2/255, T 3, alpha 1.5/255,
@@ -52,6 +51,7 @@ import torch
 from wsol.config import load_config
 from wsol.engine.train import build_training_model
 from wsol.methods import build_method, list_methods, method_class
+from wsol.models.second_order import plain_double_backward
 
 try:
     from _flops import FlopCount, count_flops
@@ -70,30 +70,6 @@ VARIANTS = {
     "art_plain": ("art", []),
     "ig_norm_plain": ("ig_norm", []),
 }
-
-
-@contextlib.contextmanager
-def plain_double_backward():
-    """ART's and IG-NORM's second-order passes through PyTorch's own double backward, as before issue
-    25: `input_second_order` and `lean_double_backward` in wsol.methods.art and wsol.methods.ig_norm
-    become no-ops and the Softplus stand-ins compute F.softplus (not `lean_softplus`) for the duration."""
-    import torch.nn.functional as F
-
-    import wsol.methods.art as art_module
-    import wsol.methods.ig_norm as ig_module
-    import wsol.models.activations as activations
-
-    modules = (art_module, ig_module)
-    real = [(m.input_second_order, m.lean_double_backward) for m in modules], activations._softplus
-    for m in modules:
-        m.input_second_order = m.lean_double_backward = lambda model: contextlib.nullcontext(model)
-    activations._softplus = F.softplus
-    try:
-        yield
-    finally:
-        for m, (second_order, double_backward) in zip(modules, real[0]):
-            m.input_second_order, m.lean_double_backward = second_order, double_backward
-        activations._softplus = real[1]
 
 
 # row label -> context its steps run in (the computation a row stands for)

@@ -283,18 +283,14 @@ def test_fast_step_uses_the_configured_fraction_of_pairs(monkeypatch):
 
 def _faithful_step(model, x, y, cfg, plain: bool, monkeypatch, seed=7):
     """One faithful ART step + backward on `model`: (x~, CE, L_attr, parameter grads, BN buffers).
-    plain=True runs the attack and L_attr with PyTorch's own double backward (no `input_second_order`,
-    no `lean_double_backward`, F.softplus for the Softplus stand-ins): the computation before issue 25."""
+    plain=True runs the attack and L_attr with PyTorch's own double backward (`plain_double_backward`):
+    the computation before issue 25."""
     import contextlib
 
     import wsol.methods.art as art_module
-    import wsol.models.activations as activations
+    from wsol.models.second_order import plain_double_backward
 
-    with monkeypatch.context() as mp:
-        if plain:
-            mp.setattr(art_module, "input_second_order", lambda m: contextlib.nullcontext(m))
-            mp.setattr(art_module, "lean_double_backward", lambda m: contextlib.nullcontext(m))
-            mp.setattr(activations, "_softplus", F.softplus)
+    with monkeypatch.context() as mp, plain_double_backward() if plain else contextlib.nullcontext():
         seen = []
         real = art_module.art_attack
         mp.setattr(art_module, "art_attack", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])

@@ -257,7 +257,7 @@ def test_ig_methods_lean_double_backward_equals_the_plain_one_in_float64(name, a
     import contextlib
 
     import wsol.methods.ig_norm as ig_module
-    import wsol.models.activations as activations
+    from wsol.models.second_order import plain_double_backward
 
     x, y = _batch(2, 16, dtype=torch.float64)
     cfg = IGNormConfig(path_steps=2, approx=1, attack_steps=2, softplus_beta=5.0)
@@ -266,11 +266,7 @@ def test_ig_methods_lean_double_backward_equals_the_plain_one_in_float64(name, a
         torch.manual_seed(0)
         model = build_model(arch, 3).double().train()
         seen = []
-        with monkeypatch.context() as mp:
-            if plain:
-                mp.setattr(ig_module, "input_second_order", lambda m: contextlib.nullcontext(m))
-                mp.setattr(ig_module, "lean_double_backward", lambda m: contextlib.nullcontext(m))
-                mp.setattr(activations, "_softplus", F.softplus)
+        with monkeypatch.context() as mp, plain_double_backward() if plain else contextlib.nullcontext():
             real = ig_module.ig_attack
             mp.setattr(ig_module, "ig_attack", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
             torch.manual_seed(5)

@@ -390,3 +390,21 @@ def test_lean_batch_norm_and_softplus_on_channels_last_inputs():
         results.append([y, gx, gw, *torch.autograd.grad((gx ** 2).sum() + gw.sum(), (x, w, b))])
     for a, b_ in zip(*results):
         torch.testing.assert_close(b_, a, rtol=1e-10, atol=1e-12)
+
+
+def test_plain_double_backward_switches_every_lean_path_off_and_back():
+    """The reference path the equality tests and benchmarks compare against: inside it the lean
+    contexts change nothing and lean_softplus is F.softplus; outside (also after nesting) all is lean."""
+    from wsol.models.second_order import plain_double_backward
+
+    model = _net()
+    x = torch.randn(3, requires_grad=True)
+    with plain_double_backward():
+        with plain_double_backward(), input_second_order(model), lean_double_backward(model):
+            assert all(p.requires_grad for p in model.parameters())
+            assert not any("forward" in m.__dict__ for m in model.modules())
+        assert type(lean_softplus(x).grad_fn).__name__ == "SoftplusBackward0"
+    assert "LeanSoftplus" in type(lean_softplus(x).grad_fn).__name__
+    with input_second_order(model):
+        assert not any(p.requires_grad for p in model.parameters())
+        assert any("forward" in m.__dict__ for m in model.modules())

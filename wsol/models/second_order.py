@@ -52,7 +52,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["input_second_order", "lean_batch_norm", "lean_conv2d", "lean_double_backward", "lean_softplus"]
+__all__ = ["input_second_order", "lean_batch_norm", "lean_conv2d", "lean_double_backward", "lean_softplus",
+           "plain_double_backward"]
+
+_plain = 0   # > 0 inside plain_double_backward()
+
+
+@contextlib.contextmanager
+def plain_double_backward() -> Iterator[None]:
+    """Context: PyTorch's own double backward everywhere for the duration: :func:`lean_double_backward`
+    and :func:`input_second_order` change nothing (parameters keep requiring gradients) and
+    :func:`lean_softplus` is F.softplus. The computation the lean paths are checked against (tests)
+    and timed against (bench_train_step's `*_plain` rows, bench_attack's reference). Process-wide
+    while open; graphs built inside stay plain after exit. Nesting-safe."""
+    global _plain
+    _plain += 1
+    try:
+        yield
+    finally:
+        _plain -= 1
+
+
+def _pair(v) -> tuple[int, int]:
+    """An int or a pair (a conv's or pool's stride, padding...) as a pair."""
+    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 class _LeanConv2d(torch.autograd.Function):
@@ -330,7 +353,10 @@ class _LeanSoftplusBackward(torch.autograd.Function):
 
 def lean_softplus(x: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) -> torch.Tensor:
     """``F.softplus(x, beta, threshold)`` (any shape) with a lean double backward: the same values,
-    first and second derivatives up to float rounding; third derivatives raise."""
+    first and second derivatives up to float rounding; third derivatives raise. F.softplus itself
+    inside :func:`plain_double_backward`."""
+    if _plain:
+        return F.softplus(x, beta, threshold)
     return _LeanSoftplus.apply(x, beta, threshold)
 
 
@@ -343,8 +369,7 @@ def lean_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     weight: double-backprop training) are all formed, each only when asked for. Not formed: the
     derivative of the first-order weight gradient w.r.t. the input (no caller needs it).
     """
-    pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
-    conf = (pair(stride), pair(padding), pair(dilation), int(groups))
+    conf = (_pair(stride), _pair(padding), _pair(dilation), int(groups))
     y = _LeanConv2d.apply(x, weight, conf)
     if weight.requires_grad and torch.is_grad_enabled():
         y = y + _ConvWeightGrad.apply(x.detach(), weight, conf, y.detach())
@@ -387,9 +412,8 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, conf):
         kernel, stride, padding, dilation, ceil_mode = conf
-        pair = (lambda v: [v, v] if isinstance(v, int) else list(v))
         stride = kernel if stride is None or stride == [] else stride
-        ctx.conf = (pair(kernel), pair(stride), pair(padding), pair(dilation), ceil_mode)
+        ctx.conf = (_pair(kernel), _pair(stride), _pair(padding), _pair(dilation), ceil_mode)
         y, idx = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), kernel, stride, padding, dilation,
                               ceil_mode=ceil_mode, return_indices=True)
         idx = idx.contiguous()
@@ -465,6 +489,9 @@ def lean_double_backward(model: nn.Module) -> Iterator[nn.Module]:
     as channels (slow on CPUs) and this path uses the ordinary weight-gradient kernel. Graphs built
     inside keep the lean nodes after exit, so the backward may run outside. Nesting-safe.
     """
+    if _plain:
+        yield model
+        return
     convs = [m for m in model.modules() if _leanable(m) and "forward" not in m.__dict__]
     norms = [m for m in model.modules() if _lean_bn(m) and "forward" not in m.__dict__]
     pools = [m for m in model.modules() if _lean_pool(m) and "forward" not in m.__dict__]
@@ -490,6 +517,9 @@ def input_second_order(model: nn.Module) -> Iterator[nn.Module]:
     For work that differentiates input gradients w.r.t. the input only (attribution attacks);
     gradients w.r.t. the parameters are not available inside. Nesting-safe.
     """
+    if _plain:
+        yield model
+        return
     frozen = [p for p in model.parameters() if p.requires_grad]
     try:
         for p in frozen:
