@@ -1,6 +1,7 @@
 """wsol.models.second_order: the lean conv double backward equals PyTorch's own."""
 
 import contextlib
+import copy
 
 import pytest
 import torch
@@ -225,8 +226,8 @@ def test_lean_double_backwards_refuse_a_third_derivative():
 @pytest.mark.parametrize("momentum", [0.1, None, 0.0])
 def test_lean_batch_norm_modules_keep_the_running_statistics_of_nn_batchnorm(momentum):
     """Train mode inside lean_double_backward: outputs, running mean/var and the batch counter as
-    nn.BatchNorm2d's own (momentum None: the cumulative average; 0: frozen statistics). Eval mode
-    and autocast keep the module's own forward."""
+    nn.BatchNorm2d's own (momentum None: the cumulative average; 0: frozen statistics); eval mode
+    is the affine map; under autocast the lean path as well."""
     torch.manual_seed(0)
     plain, lean = nn.BatchNorm2d(3, momentum=momentum).double(), nn.BatchNorm2d(3, momentum=momentum).double()
     for step in range(3):
@@ -245,7 +246,38 @@ def test_lean_batch_norm_modules_keep_the_running_statistics_of_nn_batchnorm(mom
     torch.testing.assert_close(y, plain.eval()(x), rtol=1e-12, atol=1e-12)
     lean.train().float()
     with lean_double_backward(lean), torch.autocast("cpu", dtype=torch.bfloat16):
-        assert "Lean" not in type(lean(x.float()).grad_fn).__name__
+        assert "Lean" in type(lean(x.float()).grad_fn).__name__          # autocast: lean too
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_lean_batch_norm_under_bf16_autocast_is_as_accurate_as_the_standard_path(train):
+    """Autocast's mixed dtypes (bf16 input, float32 parameters and statistics), train and eval mode:
+    the same forward, and first and second derivatives (input's and double-backprop parameters')
+    in the standard path's dtypes and at least as close as its own to the float64 values."""
+    torch.manual_seed(0)
+    bn64 = nn.BatchNorm2d(6).double().train(train)
+    bn64.running_mean.normal_()
+    bn64.running_var.uniform_(0.5, 2.0)
+    bn64.weight.data.normal_()
+    bn64.bias.data.normal_()
+    x = (torch.randn(8, 6, 7, 9, dtype=torch.float64) * 2 + 1).bfloat16().double()
+    r = torch.randn_like(x)
+
+    def derivatives(bn, dtype, lean):
+        u = x.to(dtype).requires_grad_(True)
+        with lean_double_backward(bn) if lean else contextlib.nullcontext():
+            y = bn(u)
+        (g,) = torch.autograd.grad((y.double().sin() * r).sum(), u, create_graph=True)
+        return [y, g, *torch.autograd.grad((g.double() * g.double() * r).sum(), [u, *bn.parameters()])]
+
+    truth = derivatives(copy.deepcopy(bn64), torch.float64, False)
+    plain = derivatives(copy.deepcopy(bn64).float(), torch.bfloat16, False)
+    lean = derivatives(copy.deepcopy(bn64).float(), torch.bfloat16, True)
+    assert "Lean" in type(lean[0].grad_fn).__name__ or not train
+    for t, p, q in zip(truth, plain, lean):
+        assert q.dtype == p.dtype and q.shape == p.shape
+        err_plain, err_lean = (p.double() - t).norm() / t.norm(), (q.double() - t).norm() / t.norm()
+        assert err_lean <= 1.25 * err_plain + 1e-6 and err_lean < 0.1, (err_lean, err_plain)
 
 
 @pytest.mark.parametrize("beta", [1.0, 3.0, 50.0])

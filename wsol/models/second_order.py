@@ -35,8 +35,10 @@ of ``wsol.models.smooth_activations`` use :func:`lean_softplus` (its double back
 passes instead of nine) wherever they run. CPU max pooling runs in channels-last layout (3-5x
 ATen's NCHW kernel here) with the NCHW backward, the same indices and values.
 
-Under autocast (the attack's bf16 mode) the forward convolution runs in the autocast dtype and
-the backward in that of the incoming gradient; gradients return in the input's dtype.
+Under autocast (`train.amp: bf16`, the attack's bf16 mode) the forward convolution runs in the
+autocast dtype and the backward in that of the incoming gradient; BatchNorm keeps autocast's mixed
+dtypes as nn.BatchNorm does (bf16 input, float32 parameters and statistics), its channel sums and
+coefficients in float32; gradients return in the input's dtype.
 Values are those of the standard path up to float rounding (the transposed convolution is
 bit-identical on oneDNN here; the phase form, BN and Softplus round differently; max pooling is
 bit-identical); ``tests/test_second_order.py`` checks first and second derivatives against it.
@@ -250,7 +252,7 @@ class _LeanBatchNormBackward(torch.autograd.Function):
         if ggx is not None:
             d_gy, s_axh, s_a = torch.ops.aten.native_batch_norm_backward(ggx, x, weight, None, None, mean, rstd,
                                                                          True, ctx.eps, [True, True, True])
-            s_agy = (ggx * gy).sum([0] + list(range(2, x.dim())))
+            s_agy = _channel_dot(ggx, gy, zero)
             q = s_agy - m1 * s_a - m2 * s_axh
             d_w = rstd * q
             v_gy, v_a = -w * rstd * s_axh / n, -w * rstd * m2      # v = gy*v_gy + a*v_a (+ gy*ggw below)
@@ -271,7 +273,18 @@ class _LeanBatchNormBackward(torch.autograd.Function):
         d_x.addcmul_(gy, col(coef_gy))
         if ggx is not None:
             d_x.addcmul_(ggx, col(coef_a))
-        return d_gy, d_x, d_w if weight is not None else None, None, None, None
+        # under autocast x and gy are bf16 / fp16 and the statistics float32: sums and coefficients stay
+        # float32, each result returns in its input's dtype
+        return (d_gy if d_gy is None else d_gy.to(gy.dtype), d_x.to(x.dtype),
+                d_w if weight is not None else None, None, None, None)
+
+
+def _channel_dot(a: torch.Tensor, b: torch.Tensor, zero: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) per channel (dim 1) in float32 for float32 / bf16 / fp16 a and b: the weight gradient
+    of ATen's batch-norm backward kernel with mean 0 and inverse std 1, one pass with a float32
+    accumulator (2.6-3x `(a * b).sum(dims)` here, and in bf16 without rounding each product)."""
+    return torch.ops.aten.native_batch_norm_backward(a, b, None, None, None, zero, torch.ones_like(zero), True,
+                                                     0.0, [False, True, False])[1]
 
 
 def lean_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
@@ -452,19 +465,20 @@ def _affine_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch
     if bias is not None:
         shift = shift + bias
     shape = [1, x.shape[1]] + [1] * (x.dim() - 2)
-    return torch.addcmul(shift.reshape(shape).to(x.dtype), x, scale.reshape(shape).to(x.dtype))
+    if x.dtype == scale.dtype:
+        return torch.addcmul(shift.reshape(shape), x, scale.reshape(shape))
+    # autocast (bf16 / fp16 x, float32 statistics): in float32 and rounded once, as ATen's kernel
+    return torch.addcmul(shift.reshape(shape), x, scale.reshape(shape)).to(x.dtype)
 
 
 def _lean_bn_forward(m: nn.modules.batchnorm._BatchNorm):
     """nn.BatchNorm's own forward (running statistics, batch counter, momentum None = cumulative
     average) with :func:`lean_batch_norm` where it normalises with the batch's statistics and, in
     eval mode with running statistics, as the affine map it is (:func:`_affine_batch_norm`);
-    autocast keeps the module's own path."""
-    original = type(m).forward.__get__(m)
+    under autocast the input stays in its dtype and the statistics and parameters in theirs (float32),
+    as nn.BatchNorm's own path runs there."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        if torch.is_autocast_enabled(x.device.type):
-            return original(x)
         m._check_input_dim(x)
         if not (m.training or (m.running_mean is None and m.running_var is None)):
             return _affine_batch_norm(x, m.weight, m.bias, m.running_mean, m.running_var, m.eps)
