@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 
 from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows
+from wsol.engine.cpu_malloc import malloc_setting, tune_cpu_malloc
 from wsol.models import build_model
 from wsol.models.second_order import plain_double_backward
 
@@ -127,6 +128,8 @@ def parse(argv=None) -> argparse.Namespace:
                     help="skip the one-at-a-time run with PyTorch's standard conv double backward")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                    help="CPU: glibc's allocator as the evaluation sets it (wsol.engine.cpu_malloc) or as it is")
     ap.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -137,6 +140,8 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse(argv)
     device = torch.device(args.device)
+    if device.type == "cpu" and args.malloc == "tuned":
+        tune_cpu_malloc()
     torch.manual_seed(args.seed)
     model = build_model(args.arch, args.classes).to(device).eval()
     x = torch.rand(args.images, 3, args.size, args.size, device=device)
@@ -218,7 +223,8 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"model: {args.arch} (random init, eval mode), {args.classes} classes, {args.size} px, "
         f"{args.images} random images labelled with the model's predictions; art2020 settings with "
         f"{args.iters} iterations and {args.ig_steps}-point IG, device {device}; precisions "
-        f"{', '.join(args.precision)}"], table)
+        f"{', '.join(args.precision)}"
+        + (f"; glibc malloc {malloc_setting()}" if device.type == "cpu" else "")], table)
 
 
 if __name__ == "__main__":

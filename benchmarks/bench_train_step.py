@@ -49,6 +49,7 @@ from pathlib import Path
 import torch
 
 from wsol.config import load_config
+from wsol.engine.cpu_malloc import malloc_setting, tune_cpu_malloc
 from wsol.engine.train import build_training_model
 from wsol.methods import build_method, list_methods, method_class
 from wsol.models.second_order import plain_double_backward
@@ -120,6 +121,20 @@ def step_kwargs(method, x: torch.Tensor) -> dict:
 def amp_context(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=torch.bfloat16) if amp == "bf16" else \
         torch.autocast(device.type, enabled=False)
+
+
+@contextlib.contextmanager
+def _row(label: str, failed: dict, device: torch.device):
+    """Run one method's work; an error (out of memory on a GPU, say) is recorded in `failed` under
+    its label, reported, and the other rows go on (a lent GPU's minutes are not lost to one row)."""
+    try:
+        yield
+    except (RuntimeError, ValueError, NotImplementedError) as exc:
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        failed.setdefault(label, message)
+        print(f"{label}: FAILED: {message}", file=sys.stderr, flush=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def timed_step(method, model, opt, x, y, device, amp: str) -> float:
@@ -273,10 +288,14 @@ def main(argv=None) -> None:
     ap.add_argument("--cudnn-benchmark", action="store_true", help="CUDA: torch.backends.cudnn.benchmark = True")
     ap.add_argument("--phases", action="store_true",
                     help="also time and count the FLOPs of each phase of every method's step")
+    ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                    help="CPU: glibc's allocator as the trainer sets it (wsol.engine.cpu_malloc; default) or as it is")
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if device.type == "cpu" and args.malloc == "tuned":
+        tune_cpu_malloc()
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
@@ -285,6 +304,7 @@ def main(argv=None) -> None:
     x = torch.rand(args.batch, 3, args.size, args.size, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, args.classes, (args.batch,), device=device)
     rows, phases = [], []
+    failed = {}   # label -> error, rows that raised (reported in the table; the exit status is 1)
     forward_flops = None
     for amp in args.amp:
         runs = []   # (label, name, method, model, optimizer)
@@ -302,7 +322,7 @@ def main(argv=None) -> None:
         # peak memory: one step of each method on its own (also its first warm-up step)
         peaks = {}
         for label, name, method, model, opt in runs:
-            with CONTEXTS.get(name, contextlib.nullcontext)():
+            with _row(label, failed, device), CONTEXTS.get(name, contextlib.nullcontext)():
                 reset_peak_memory(device)
                 timed_step(method, model, opt, x, y, device, amp)
                 peaks[label] = peak_memory_gb(device)
@@ -310,12 +330,17 @@ def main(argv=None) -> None:
         times = {label: [] for label, *_ in runs}
         for i in range(args.warmup + args.iters):
             for label, name, method, model, opt in runs:
-                with CONTEXTS.get(name, contextlib.nullcontext)():
+                if label in failed:
+                    continue
+                with _row(label, failed, device), CONTEXTS.get(name, contextlib.nullcontext)():
                     seconds = timed_step(method, model, opt, x, y, device, amp)
-                if i >= args.warmup:
-                    times[label].append(seconds)
+                    if i >= args.warmup:
+                        times[label].append(seconds)
         base = None
         for label, name, method, model, opt in runs:
+            if label in failed:
+                rows.append((label, failed[label]))
+                continue
             ms = 1000 * statistics.median(times[label])
             base = ms if name == "natural" else base
             ratio = ms / base if base else float("nan")
@@ -323,12 +348,15 @@ def main(argv=None) -> None:
             rows.append((label, ms, ratio, args.batch * 1000 / ms, peaks[label]))
         if args.phases:
             for label, name, method, model, opt in runs:
-                with CONTEXTS.get(name, contextlib.nullcontext)():
+                if label in failed:
+                    continue
+                with _row(label, failed, device), CONTEXTS.get(name, contextlib.nullcontext)():
                     phases.append((label, phase_table(method, model, x, y, device, amp, 0, max(1, args.iters // 2),
                                                       forward_flops)))
     mem = "peak GPU memory allocated (GiB)" if device.type == "cuda" else "peak RSS of the process (GiB)"
     table = [f"| method | ms per step (median) | ratio to natural | images/s | {mem} |", "|---|---|---|---|---|"]
-    table += [f"| {n} | {ms:.1f} | {r:.2f}x | {ips:.1f} | {pk:.2f} |" for n, ms, r, ips, pk in rows]
+    table += [f"| {r[0]} | {r[1]:.1f} | {r[2]:.2f}x | {r[3]:.1f} | {r[4]:.2f} |" if len(r) == 5
+              else f"| {r[0]} | failed: {r[1]} | | | |" for r in rows]
     for label, phase_rows in phases:
         table += ["", f"Phases of `{label}` (one forward pass of the batch = {forward_flops / 1e9:.2f} GFLOP):", "",
                   "| phase | ms (median) | share | GFLOP | forward passes | GFLOP/s |", "|---|---|---|---|---|---|",
@@ -336,6 +364,8 @@ def main(argv=None) -> None:
     print("\n".join(table))
     if not args.no_record:
         record(table, args, device)
+    if failed:
+        sys.exit(f"bench_train_step: {len(failed)} row(s) failed: {', '.join(failed)}")
 
 
 def record(table: list[str], args, device: torch.device) -> None:
@@ -345,6 +375,7 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"command: `{command.strip()}`",
         f"model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
         f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}"
+        + (f", glibc malloc {malloc_setting()}" if device.type == "cpu" else "")
         + "".join(f", {flag}" for flag, on in (("channels_last", args.channels_last), ("TF32", args.tf32),
                                                ("cudnn.benchmark", args.cudnn_benchmark)) if on)], table)
 

@@ -75,3 +75,22 @@ def test_lean_attack_steps_cost_fewer_flops_than_the_plain_double_backward():
         steps[label] = rec.flops["attack step 1"] / forward
     assert 6.0 <= steps["lean"] <= 6.1
     assert steps["plain"] > steps["lean"] + 1
+
+
+def test_a_row_that_fails_is_reported_and_the_others_still_run(monkeypatch, capsys):
+    """On a lent GPU an out-of-memory row must not lose the others: the table keeps the row with its
+    error, the other methods are timed, and the exit status says a row failed."""
+    real = bts.timed_step
+
+    def timed_step(method, *args, **kwargs):
+        if type(method).__name__ == "ARTMethod":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(bts, "timed_step", timed_step)
+    with pytest.raises(SystemExit, match="1 row\\(s\\) failed: art"):
+        bts.main(["--size", "16", "--batch", "2", "--classes", "3", "--methods", "natural", "art", "--iters", "1",
+                  "--warmup", "0", "--no-record"])
+    out = capsys.readouterr().out
+    assert "| art | failed: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB | | | |" in out
+    assert "| natural | " in out and "1.00x" in out

@@ -34,6 +34,7 @@ from wsol.attacks.presets import RobustnessPreset
 from wsol.data.robustness import ClassificationDataset, ClassificationSplit, collate_classification
 from wsol.models import model_device
 
+from .cpu_malloc import tune_cpu_malloc
 from .validate import pgd_correct
 
 __all__ = ["evaluate_robustness", "robustness_markdown", "PAPER_ROBUSTNESS", "write_report"]
@@ -109,6 +110,8 @@ def evaluate_robustness(model: torch.nn.Module, split: ClassificationSplit, pres
          "attribution": {"attack": {IN, K, ...}, "random": {...}}, "seconds": {...}}.
     """
     model.eval()
+    if model_device(model).type == "cpu":
+        tune_cpu_malloc()
     steps = preset.pgd_steps[0] if pgd_steps is None else pgd_steps
     check_precision(attack_precision)
     report: dict = {"preset": preset.name, "preset_settings": preset.to_dict(), "split": split.name,
