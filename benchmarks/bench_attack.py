@@ -224,7 +224,8 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"{args.images} random images labelled with the model's predictions; art2020 settings with "
         f"{args.iters} iterations and {args.ig_steps}-point IG, device {device}; precisions "
         f"{', '.join(args.precision)}"
-        + (f"; glibc malloc {malloc_setting()}" if device.type == "cpu" else "")], table)
+        + (f"; glibc malloc {malloc_setting() if args.malloc == 'tuned' else 'as it is (--malloc default)'}"
+           if device.type == "cpu" else "")], table)
 
 
 if __name__ == "__main__":

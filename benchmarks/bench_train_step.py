@@ -375,7 +375,8 @@ def record(table: list[str], args, device: torch.device) -> None:
         f"command: `{command.strip()}`",
         f"model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
         f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}"
-        + (f", glibc malloc {malloc_setting()}" if device.type == "cpu" else "")
+        + (f", glibc malloc {malloc_setting() if args.malloc == 'tuned' else 'as it is (--malloc default)'}"
+           if device.type == "cpu" else "")
         + "".join(f", {flag}" for flag, on in (("channels_last", args.channels_last), ("TF32", args.tf32),
                                                ("cudnn.benchmark", args.cudnn_benchmark)) if on)], table)
 
