@@ -60,3 +60,15 @@ def test_a_preloaded_allocator_is_left_alone(monkeypatch):
     monkeypatch.delenv("WSOL_MALLOC", raising=False)
     monkeypatch.setenv("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
     assert cpu_malloc._apply().startswith("default (LD_PRELOAD=")
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's mallopt")
+def test_work_resolved_to_the_cpu_gets_the_tuned_allocator():
+    """resolve_device (training, evaluation, segmentation, generation) tunes it for a CPU device."""
+    code = ("from wsol.engine.cpu_malloc import malloc_setting\n"
+            "from wsol.engine.distributed import resolve_device\n"
+            "print(malloc_setting()); resolve_device('cpu'); print(malloc_setting())")
+    env = {k: v for k, v in os.environ.items() if k != "WSOL_MALLOC"}
+    env["PYTHONPATH"] = os.getcwd()
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["not", "set", "tuned"]

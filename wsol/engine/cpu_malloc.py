@@ -37,8 +37,9 @@ _state: str | None = None    # what tune_cpu_malloc did in this process (None: n
 
 def tune_cpu_malloc() -> bool:
     """Set glibc's mmap and trim thresholds (:data:`MMAP_THRESHOLD`, :data:`TRIM_THRESHOLD`) once
-    for this process; True when they are in effect. Called by the trainer, the robustness and the
-    batch evaluations when they run on the CPU, and by the CPU benchmarks."""
+    for this process; True when they are in effect. Called by
+    :func:`wsol.engine.distributed.resolve_device` for a CPU device (training, batch evaluation,
+    segmentation, generation), by the robustness evaluation on the CPU and by the CPU benchmarks."""
     global _state
     if _state is None:
         _state = _apply()

@@ -19,6 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .cpu_malloc import tune_cpu_malloc
+
 __all__ = ["DistInfo", "resolve_device", "init_distributed", "cleanup_distributed", "sync_gradients",
            "broadcast_parameters", "broadcast_buffers", "all_reduce_sum", "gather_objects", "barrier"]
 
@@ -42,15 +44,20 @@ class DistInfo:
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """"auto" -> cuda:<local_rank> when CUDA is available, else cpu; "cpu", "cuda", "cuda:N" as given
-    (ValueError naming the option when CUDA is asked for but absent)."""
+    (ValueError naming the option when CUDA is asked for but absent). A process whose work resolves
+    to the CPU gets glibc's allocator tuned for tensor reuse (:func:`wsol.engine.cpu_malloc.tune_cpu_malloc`)."""
     if name == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    elif name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine")
-    try:
-        return torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from err
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from err
+    if device.type == "cpu":
+        tune_cpu_malloc()
+    return device
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

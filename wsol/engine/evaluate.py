@@ -38,7 +38,6 @@ from wsol.metrics import BoxEvaluator, LocEvaluator, PxAPEvaluator
 from wsol.models import running_bn_layers
 from wsol.viz import draw_boxes, overlay_heatmap, plot_boxacc_curves, save_overlay_grid, to_uint8_image
 
-from .cpu_malloc import tune_cpu_malloc
 from .distributed import resolve_device
 from .predictions import read_class_predictions
 from .sources import ClassifierSpec, default_out_dir, load_model
@@ -169,8 +168,6 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | ClassifierSpec, data: st
     opts = options or EvalOptions()
     opts.check()
     device = resolve_device(opts.device)
-    if device.type == "cpu":
-        tune_cpu_malloc()
     if out_dir is None:
         out_dir = default_out_dir(checkpoint, "evaluation")
     model, meta = load_model(checkpoint)

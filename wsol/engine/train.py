@@ -39,7 +39,6 @@ from wsol.models import PretrainedWeightsMissing, build_model
 
 from .checkpoint import (CheckpointError, NonFiniteCheckpoint, read_checkpoint_meta, resolve_checkpoint,
                          save_checkpoint)
-from .cpu_malloc import tune_cpu_malloc
 from .distributed import (DistInfo, all_reduce_sum, barrier, broadcast_buffers, broadcast_parameters,
                           cleanup_distributed, gather_objects, init_distributed, resolve_device,
                           sync_gradients)
@@ -366,12 +365,9 @@ class Trainer:
 
 def _device(name: str, info: DistInfo) -> torch.device:
     try:
-        device = resolve_device(name, info.local_rank)
+        return resolve_device(name, info.local_rank)
     except ValueError as err:
         raise ConfigError(f"train.device: {err}") from None
-    if device.type == "cpu":
-        tune_cpu_malloc()
-    return device
 
 
 def _autocast(amp: str, device: torch.device):
