@@ -388,7 +388,8 @@ def test_lean_attr_term_under_bf16_autocast_is_as_accurate_as_plain_double_backw
     from wsol.models.second_order import plain_double_backward
 
     x, y = batch(n=4, size=24)
-    x, x_adv = x.float(), (x.float() + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    x, x_adv = x.float(), (x.float() + 0.02 * noise).clamp(0, 1)
     cfg = ARTConfig()
 
     def attr(precision, plain):

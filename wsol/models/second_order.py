@@ -286,9 +286,10 @@ class _LeanBatchNormBackward(torch.autograd.Function):
 
 
 def _channel_dot(a: torch.Tensor, b: torch.Tensor, zero: torch.Tensor) -> torch.Tensor:
-    """sum(a * b) per channel (dim 1) in float32 for float32 / bf16 / fp16 a and b: the weight gradient
-    of ATen's batch-norm backward kernel with mean 0 and inverse std 1, one pass with a float32
-    accumulator (2.6-3x `(a * b).sum(dims)` here, and in bf16 without rounding each product)."""
+    """sum(a * b) per channel (dim 1), in `zero`'s dtype (float32 for bf16 / fp16 a and b under
+    autocast): the weight gradient of ATen's batch-norm backward kernel with mean 0 and inverse std 1,
+    one pass with a wide accumulator (2.6-3x `(a * b).sum(dims)` here, and in bf16 without rounding
+    each product)."""
     return torch.ops.aten.native_batch_norm_backward(a, b, None, None, None, zero, torch.ones_like(zero), True,
                                                      0.0, [False, True, False])[1]
 
