@@ -28,7 +28,6 @@ from .second_order import lean_softplus
 
 logger = logging.getLogger(__name__)
 
-_softplus = lean_softplus   # F.softplus with a lean double backward
 _MISSING = object()
 # Piecewise-linear activations that stay non-smooth (not swapped; a warning names them).
 _NON_SMOOTH = (nn.Hardtanh, nn.PReLU, nn.RReLU, nn.Hardswish, nn.Hardsigmoid)
@@ -40,7 +39,7 @@ class SmoothReLU(nn.Softplus):
     `wsol.models.second_order.lean_softplus`: the same values and derivatives, a cheaper double backward."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _softplus(x, self.beta, self.threshold)
+        return lean_softplus(x, self.beta, self.threshold)
 
 
 class SmoothLeakyReLU(nn.Module):
@@ -55,7 +54,7 @@ class SmoothLeakyReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.negative_slope
-        return s * x + (1.0 - s) * _softplus(x, self.beta, self.threshold)
+        return s * x + (1.0 - s) * lean_softplus(x, self.beta, self.threshold)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}, beta={self.beta}, threshold={self.threshold}"
@@ -121,13 +120,13 @@ def _patch_functional(beta: float, patched: list[tuple[Any, str, Any]]) -> None:
 def _functional_replacements(beta: float) -> list[tuple[Any, str, Callable[..., torch.Tensor]]]:
     def relu_(input: torch.Tensor) -> torch.Tensor:
         # softplus saves a clone for backward, so overwriting `input` keeps autograd valid.
-        return input.copy_(_softplus(input.clone(), beta))
+        return input.copy_(lean_softplus(input.clone(), beta))
 
     def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        return relu_(input) if inplace else _softplus(input, beta)
+        return relu_(input) if inplace else lean_softplus(input, beta)
 
     def tensor_relu(self: torch.Tensor) -> torch.Tensor:
-        return _softplus(self, beta)
+        return lean_softplus(self, beta)
 
     return [(F, "relu", relu), (F, "relu_", relu_), (torch, "relu", relu),
             (torch, "relu_", relu_), (torch.Tensor, "relu", tensor_relu),

@@ -475,9 +475,7 @@ def _affine_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch
     if bias is not None:
         shift = shift + bias
     shape = [1, x.shape[1]] + [1] * (x.dim() - 2)
-    if x.dtype == scale.dtype:
-        return torch.addcmul(shift.reshape(shape), x, scale.reshape(shape))
-    # autocast (bf16 / fp16 x, float32 statistics): in float32 and rounded once, as ATen's kernel
+    # under autocast (bf16 / fp16 x, float32 statistics) in float32 and rounded once, as ATen's kernel
     return torch.addcmul(shift.reshape(shape), x, scale.reshape(shape)).to(x.dtype)
 
 
