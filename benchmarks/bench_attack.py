@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -44,16 +43,15 @@ from pathlib import Path
 import torch
 
 from wsol.attacks import ATTACK_PRECISIONS, attribution_attack, get_preset, resolve_max_rows
-from wsol.engine.cpu_malloc import malloc_setting, tune_cpu_malloc
 from wsol.models import build_model
 from wsol.models.second_order import plain_double_backward
 
 try:
     from _flops import count_flops
-    from _record import append_entry
+    from _record import add_malloc_option, append_entry, set_malloc, torch_machine
 except ImportError:  # imported as benchmarks.bench_attack or by path: benchmarks/ is not on sys.path
     from benchmarks._flops import count_flops
-    from benchmarks._record import append_entry
+    from benchmarks._record import add_malloc_option, append_entry, set_malloc, torch_machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -97,13 +95,6 @@ def forward_rate(model, x: torch.Tensor, rows: int, device, repeats: int = 3) ->
     return flops, best
 
 
-def machine(device: torch.device) -> str:
-    text = f"{platform.platform()}, {platform.machine()}, {torch.get_num_threads()} torch threads"
-    if device.type == "cuda":
-        text += f", {torch.cuda.get_device_name(device)}"
-    return text + f"; torch {torch.__version__}"
-
-
 def _bound(text: str) -> str:
     if text not in ("auto", "all") and not (text.isdigit() and int(text) >= 1):
         raise argparse.ArgumentTypeError(f"expected a positive number of rows, 'auto' or 'all', got {text!r}")
@@ -128,8 +119,7 @@ def parse(argv=None) -> argparse.Namespace:
                     help="skip the one-at-a-time run with PyTorch's standard conv double backward")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
-                    help="CPU: glibc's allocator as the evaluation sets it (wsol.engine.cpu_malloc) or as it is")
+    add_malloc_option(ap)
     ap.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -140,8 +130,7 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse(argv)
     device = torch.device(args.device)
-    if device.type == "cpu" and args.malloc == "tuned":
-        tune_cpu_malloc()
+    malloc = set_malloc(args.malloc, device)
     torch.manual_seed(args.seed)
     model = build_model(args.arch, args.classes).to(device).eval()
     x = torch.rand(args.images, 3, args.size, args.size, device=device)
@@ -181,7 +170,7 @@ def main(argv=None) -> None:
     roofline = roofline_rows([(label, n, *forward_rate(model, x, n, device)) for label, n in passes])
     print("\n".join(table + [""] + roofline))
     if args.record:
-        record(table + [""] + roofline, args, device)
+        record(table + [""] + roofline, args, device, malloc)
 
 
 def table_rows(modes, images: int, flops: dict[str, int]) -> list[str]:
@@ -215,17 +204,16 @@ def _precision(mode: str) -> str:
     return "bf16" if mode.endswith(", bf16") else "fp32"
 
 
-def record(table: list[str], args, device: torch.device) -> None:
+def record(table: list[str], args, device: torch.device, malloc: str) -> None:
     command = "python benchmarks/bench_attack.py " + " ".join(sys.argv[1:])
     append_entry(args.results, "bench_attack: IG top-k attribution attack, batched vs one image at a time", [
-        f"machine: {machine(device)}",
+        f"machine: {torch_machine(device)}",
         f"command: `{command.strip()}`",
         f"model: {args.arch} (random init, eval mode), {args.classes} classes, {args.size} px, "
         f"{args.images} random images labelled with the model's predictions; art2020 settings with "
         f"{args.iters} iterations and {args.ig_steps}-point IG, device {device}; precisions "
         f"{', '.join(args.precision)}"
-        + (f"; glibc malloc {malloc_setting() if args.malloc == 'tuned' else 'as it is (--malloc default)'}"
-           if device.type == "cpu" else "")], table)
+        + (f"; {malloc}" if malloc else "")], table)
 
 
 if __name__ == "__main__":

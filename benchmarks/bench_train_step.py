@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import statistics
 import sys
 import time
@@ -49,17 +48,16 @@ from pathlib import Path
 import torch
 
 from wsol.config import load_config
-from wsol.engine.cpu_malloc import malloc_setting, tune_cpu_malloc
 from wsol.engine.train import build_training_model
 from wsol.methods import build_method, list_methods, method_class
 from wsol.models.second_order import plain_double_backward
 
 try:
     from _flops import FlopCount, count_flops
-    from _record import append_entry
+    from _record import add_malloc_option, append_entry, set_malloc, torch_machine
 except ImportError:  # imported as benchmarks.bench_train_step or by path: benchmarks/ is not on sys.path
     from benchmarks._flops import FlopCount, count_flops
-    from benchmarks._record import append_entry
+    from benchmarks._record import add_malloc_option, append_entry, set_malloc, torch_machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 # method -> config overrides on top of its defaults (the cost the paper's setting implies)
@@ -264,13 +262,6 @@ def phase_table(method, model, x, y, device, amp: str, warmup: int, iters: int,
     return rows
 
 
-def machine(device: torch.device) -> str:
-    text = f"{platform.platform()}, {platform.machine()}, {torch.get_num_threads()} torch threads"
-    if device.type == "cuda":
-        text += f", {torch.cuda.get_device_name(device)}"
-    return text + f"; torch {torch.__version__}"
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="resnet_tiny")
@@ -288,14 +279,12 @@ def main(argv=None) -> None:
     ap.add_argument("--cudnn-benchmark", action="store_true", help="CUDA: torch.backends.cudnn.benchmark = True")
     ap.add_argument("--phases", action="store_true",
                     help="also time and count the FLOPs of each phase of every method's step")
-    ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
-                    help="CPU: glibc's allocator as the trainer sets it (wsol.engine.cpu_malloc; default) or as it is")
+    add_malloc_option(ap)
     ap.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    if device.type == "cpu" and args.malloc == "tuned":
-        tune_cpu_malloc()
+    malloc = set_malloc(args.malloc, device)
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
@@ -363,20 +352,19 @@ def main(argv=None) -> None:
                   *phase_rows]
     print("\n".join(table))
     if not args.no_record:
-        record(table, args, device)
+        record(table, args, device, malloc)
     if failed:
         sys.exit(f"bench_train_step: {len(failed)} row(s) failed: {', '.join(failed)}")
 
 
-def record(table: list[str], args, device: torch.device) -> None:
+def record(table: list[str], args, device: torch.device, malloc: str) -> None:
     command = "python benchmarks/bench_train_step.py " + " ".join(sys.argv[1:])
     append_entry(args.results, "bench_train_step: one training step per method", [
-        f"machine: {machine(device)}",
+        f"machine: {torch_machine(device)}",
         f"command: `{command.strip()}`",
         f"model: {args.arch}, {args.classes} classes, batch {args.batch} at {args.size} px, random images, "
         f"median of {args.iters} steps after {args.warmup} warm-up steps, device {device}"
-        + (f", glibc malloc {malloc_setting() if args.malloc == 'tuned' else 'as it is (--malloc default)'}"
-           if device.type == "cpu" else "")
+        + (f", {malloc}" if malloc else "")
         + "".join(f", {flag}" for flag, on in (("channels_last", args.channels_last), ("TF32", args.tf32),
                                                ("cudnn.benchmark", args.cudnn_benchmark)) if on)], table)
 
